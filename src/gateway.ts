@@ -1,0 +1,160 @@
+/**
+ * Composition root: wires the modules together. No protocol logic lives here.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { SnapshotHolder } from './config/holder.js';
+import type { Logger } from './observability/logger.js';
+import type { Store } from './storage/ports.js';
+import { newCursorKey } from './mcp/cursor.js';
+import { viewOf, DEFAULT_VIEW, type CatalogView } from './catalog/view.js';
+import { CatalogService } from './catalog/service.js';
+import { UpstreamSet } from './upstreams/upstream-set.js';
+import { SessionStore } from './sessions/store.js';
+import { Fanout } from './runtime/fanout.js';
+import { hostPolicy, type HostPolicy } from './http/guards.js';
+import { buildFrontDoor } from './http/server.js';
+import type { Endpoint, GatewayCore } from './http/core.js';
+import type { Runtime } from './pipeline/context.js';
+import { sseComment } from './mcp/sse.js';
+import { GET_STREAM } from './sessions/session.js';
+import { ParkingLot } from './pipeline/parking.js';
+
+export interface Gateway {
+  /** The base URL once listening, e.g. http://127.0.0.1:8080 */
+  readonly url: string;
+  readonly core: GatewayCore;
+  readonly upstreams: UpstreamSet;
+  listen(): Promise<string>;
+  /** Stops accepting, lets calls in flight finish within the grace period, ends sessions, stops upstreams. */
+  close(): Promise<void>;
+}
+
+const KEEPALIVE_MS = 25_000;
+
+export function createGateway(holder: SnapshotHolder, log: Logger, store: Store): Gateway {
+  let policy: HostPolicy = policyOf(holder);
+  const inFlight = new Set<Promise<unknown>>();
+  const callPrefix = randomBytes(4).toString('hex');
+  let callSeq = 0;
+
+  // The closures below run only after every const here is initialised (at listen time or later).
+  const upstreams: UpstreamSet = new UpstreamSet(log, store, {
+    onCatalogChange: (announced) => catalog.schedule(announced),
+    onNotification: (_upstream, msg) => {
+      if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg);
+    },
+  });
+  const catalog = new CatalogService(holder, () => upstreams, log);
+  const sessions = new SessionStore(limitsOf(holder), (s, reason) => {
+    upstreams.releaseSession(s.id, s.subscriptions);
+    log.debug({ session: s.id.slice(0, 6), reason }, 'session.closed');
+  });
+  const fanout = new Fanout(sessions, () => holder.current.virtualServers);
+  catalog.onChange((next, prev, announced) => fanout.catalogChanged(next, prev, announced));
+
+  const runtime: Runtime = {
+    manager: (name) => upstreams.get(name),
+    cursorKey: newCursorKey(),
+    addListener: (l) => fanout.addListener(l),
+    parking: new ParkingLot(),
+  };
+
+  const core: GatewayCore = {
+    snapshot: () => holder.current,
+    endpoint(name): Endpoint | undefined {
+      if (name === undefined) return { name: DEFAULT_VIEW, eras: 'both' };
+      const vs = holder.current.virtualServers.find((v) => v.name === name);
+      return vs ? { name: vs.name, eras: vs.eras } : undefined;
+    },
+    view(endpoint): CatalogView {
+      const vs = endpoint === DEFAULT_VIEW ? undefined : holder.current.virtualServers.find((v) => v.name === endpoint);
+      return viewOf(catalog.current, vs);
+    },
+    runtime,
+    sessions,
+    log,
+    hostPolicy: () => policy,
+    nextCallId: () => `${callPrefix}-${++callSeq}`,
+    track<T>(p: Promise<T>): Promise<T> {
+      inFlight.add(p);
+      const done = (): void => void inFlight.delete(p);
+      p.then(done, done);
+      return p;
+    },
+  };
+
+  holder.onSwap((next) => {
+    policy = policyOf(holder);
+    sessions.setLimits(limitsOf(holder));
+    // Views depend on virtual-server config as well as the catalogue: rebuild so none is stale.
+    void upstreams.reconcile(next).then(() => catalog.schedule());
+    log.info({ version: next.version }, 'config.applied');
+  });
+
+  const app: FastifyInstance = buildFrontDoor(core, {
+    maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
+    readiness: () => readiness(upstreams, sessions.size),
+  });
+
+  // SSE comments keep idle GET and listen streams alive through proxies; one timer for all.
+  const keepalive = setInterval(() => {
+    const frame = sseComment('keep-alive');
+    for (const s of sessions.all()) {
+      const res = s.streams.get(GET_STREAM)?.res;
+      if (res && !res.destroyed) res.write(frame);
+    }
+    // Modern subscriptions/listen streams get the same (spec 2026-07-28: SHOULD send keep-alives).
+    for (const l of fanout.listeners) l.keepAlive();
+  }, KEEPALIVE_MS);
+  keepalive.unref();
+
+  let url = '';
+  return {
+    get url() {
+      return url;
+    },
+    core,
+    upstreams,
+    async listen() {
+      const g = holder.current.gateway;
+      await app.listen({ host: g.host, port: g.port });
+      const addr = app.server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      url = `http://${host}:${addr.port}`;
+      await upstreams.reconcile(holder.current);
+      return url;
+    },
+    async close() {
+      clearInterval(keepalive);
+      const grace = holder.current.gateway.shutdownGraceMs;
+      // Stop accepting new connections; let in-flight calls finish within the grace period.
+      const closing = app.close();
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, grace).unref())]);
+      sessions.closeAll('gateway shutdown');
+      runtime.parking.close();
+      app.server.closeAllConnections?.();
+      await upstreams.stopAll();
+      await closing.catch(() => undefined);
+    },
+  };
+}
+
+function policyOf(holder: SnapshotHolder): HostPolicy {
+  const g = holder.current.gateway;
+  return hostPolicy(g.host, g.allowedHosts, g.allowedOrigins, g.publicUrl);
+}
+
+function limitsOf(holder: SnapshotHolder): { idleTtlMs: number; max: number } {
+  const s = holder.current.gateway.sessions;
+  return { idleTtlMs: s.idleTtlMs, max: s.max };
+}
+
+function readiness(upstreams: UpstreamSet, sessions: number): { ready: boolean; body: Record<string, unknown> } {
+  const list = upstreams.all().map((m) => ({ name: m.name, health: m.health, reason: m.healthReason }));
+  const healthy = list.filter((u) => u.health === 'healthy').length;
+  // Ready while at least one upstream serves (or none is configured): degraded upstreams are left out, not fatal.
+  const ready = list.length === 0 || healthy > 0;
+  return { ready, body: { status: ready ? (healthy === list.length ? 'ready' : 'degraded') : 'unavailable', upstreams: list, sessions } };
+}

@@ -1,0 +1,112 @@
+/**
+ * The deprecated HTTP+SSE transport (2024-11-05) for old clients: `GET /sse` opens the session's
+ * one stream and names the message endpoint in its first `endpoint` event; every message the
+ * gateway sends, responses included, returns on that stream. Same session binding, Host/Origin
+ * guard and limits as `/mcp`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { formatSseEvent } from '../mcp/sse.js';
+import { negotiateLegacy } from '../mcp/eras.js';
+import { failure, isObject, isRequest, success, toMessage, type CallOutcome, type JsonRpcNotification, type JsonRpcRequest } from '../mcp/jsonrpc.js';
+import { parseJsonBody } from '../mcp/json-body.js';
+import { GatewayError } from '../pipeline/errors.js';
+import { handleCall } from '../pipeline/pipeline.js';
+import type { CallContext, Principal } from '../pipeline/context.js';
+import { GATEWAY_INFO, serverCapabilities } from '../pipeline/local/server-info.js';
+import type { CallSink } from '../upstreams/types.js';
+import { LegacySession, type SessionStream } from '../sessions/session.js';
+import { relayable, SSE_HEADERS } from './call-reply.js';
+import { readBody } from './body.js';
+import { sendAccepted, sendError } from './respond.js';
+import type { Endpoint, GatewayCore } from './core.js';
+
+export function handleSseOpen(core: GatewayCore, endpoint: Endpoint, principal: Principal, messagesPath: string, res: ServerResponse): void {
+  if (endpoint.eras === 'modern') return sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'));
+  const session = new LegacySession(endpoint.name, principal, '2024-11-05', {}, 0);
+  if (!core.sessions.add(session)) return sendError(res, new GatewayError('ERR_SESSION_LIMIT'));
+  const stream = session.getStream();
+  res.writeHead(200, SSE_HEADERS);
+  stream.attach(res);
+  res.write(formatSseEvent({ event: 'endpoint', data: `${messagesPath}?sessionId=${encodeURIComponent(session.id)}` }));
+  // The stream is the session: when the client goes, so does the session and everything it started.
+  res.once('close', () => core.sessions.remove(session.id, 'sse stream closed'));
+}
+
+/** The sink of a call on an HTTP+SSE session: everything goes on the session's one stream. */
+class SseSessionSink implements CallSink {
+  constructor(
+    private readonly session: LegacySession,
+    private readonly stream: SessionStream,
+  ) {}
+  notify(msg: JsonRpcNotification): void {
+    this.stream.send(msg);
+  }
+  request(method: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<CallOutcome> {
+    return this.session.requestClient(this.stream, method, params, signal);
+  }
+}
+
+export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse, sessionId: string | undefined): Promise<void> {
+  if (!sessionId) return sendError(res, new GatewayError('ERR_SESSION_REQUIRED', 'sessionId query parameter required'));
+  const session = core.sessions.get(sessionId, endpoint.name, principal);
+  if (!session) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'));
+  let value: unknown;
+  try {
+    const ct = req.headers['content-type'];
+    if (!ct || !/^application\/json\s*(;|$)/i.test(ct)) throw new GatewayError('ERR_CONTENT_TYPE');
+    const limits = core.snapshot().gateway.limits;
+    const parsed = parseJsonBody(await readBody(req, limits.maxBodyBytes), limits.maxJsonDepth);
+    if (!parsed.ok) throw new GatewayError(parsed.code, parsed.message);
+    value = parsed.value;
+  } catch (e) {
+    return sendError(res, e instanceof GatewayError ? e : new GatewayError('ERR_INTERNAL'));
+  }
+  if (Array.isArray(value)) return sendError(res, new GatewayError('ERR_BATCH_FORBIDDEN'));
+  const msg = toMessage(value);
+  if (typeof msg === 'string') return sendError(res, new GatewayError('ERR_INVALID_REQUEST', `Invalid JSON-RPC message: ${msg}`));
+  sendAccepted(res);
+  const stream = session.getStream();
+  if (!isRequest(msg)) {
+    session.receive(msg);
+    return;
+  }
+  if (msg.method === 'initialize') {
+    const params = msg.params ?? {};
+    session.protocolVersion = negotiateLegacy(params.protocolVersion) === params.protocolVersion ? String(params.protocolVersion) : '2024-11-05';
+    session.clientCapabilities = isObject(params.capabilities) ? params.capabilities : {};
+    const view = core.view(endpoint.name);
+    const result: Record<string, unknown> = { protocolVersion: session.protocolVersion, capabilities: serverCapabilities(view), serverInfo: GATEWAY_INFO };
+    if (view.description) result.instructions = view.description;
+    stream.send(success(msg.id, result));
+    return;
+  }
+  if (session.inFlight.has(msg.id)) {
+    stream.send(failure(msg.id, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight').toRpcError()));
+    return;
+  }
+  const ac = new AbortController();
+  session.inFlight.set(msg.id, ac);
+  const ctx: CallContext = {
+    id: core.nextCallId(),
+    startedAt: process.hrtime.bigint(),
+    snapshot: core.snapshot(),
+    view: core.view(endpoint.name),
+    request: msg as JsonRpcRequest,
+    client: { era: 'legacy', protocolVersion: session.protocolVersion, capabilities: session.clientCapabilities, logLevel: session.logLevel ?? 'debug' },
+    sessionId: session.id,
+    sink: new SseSessionSink(session, stream),
+    signal: ac.signal,
+    log: core.log,
+    traceparent: undefined,
+    runtime: core.runtime,
+    setLogLevel: (l) => (session.logLevel = l),
+    subscriptions: session.subscriptions,
+    principal: session.principal,
+  };
+  const id = msg.id;
+  void core.track(
+    handleCall(ctx)
+      .then((o) => stream.sendText(relayable('error' in o ? failure(id, o.error) : success(id, o.result))))
+      .finally(() => session.inFlight.delete(id)),
+  );
+}

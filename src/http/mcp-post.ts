@@ -1,0 +1,252 @@
+/**
+ * POST on an MCP endpoint: one JSON-RPC message per request, in either era (mcp-protocol.md
+ * §2.1). The body is read with limits and parsed once; the message is classified as a new
+ * legacy session (`initialize`), a message of an existing session (`Mcp-Session-Id`), or a
+ * modern stateless request (`_meta` protocol version); then requests go through handleCall().
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseJsonBody } from '../mcp/json-body.js';
+import { checkMirroredHeaders, headerParamMap } from '../mcp/mirrored-headers.js';
+import { LEGACY_ONLY_METHODS, META, MODERN_VERSION, ALL_VERSIONS, isLegacyVersion, negotiateLegacy } from '../mcp/eras.js';
+import {
+  failure,
+  isObject,
+  isRequest,
+  isResponse,
+  RpcCode,
+  success,
+  toMessage,
+  type CallOutcome,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+} from '../mcp/jsonrpc.js';
+import { GatewayError } from '../pipeline/errors.js';
+import { handleCall } from '../pipeline/pipeline.js';
+import type { CallContext, ClientFacts, Principal } from '../pipeline/context.js';
+import { GATEWAY_INFO, serverCapabilities } from '../pipeline/local/server-info.js';
+import { LegacySession } from '../sessions/session.js';
+import { CallReply } from './call-reply.js';
+import { readBody } from './body.js';
+import { sendAccepted, sendError, sendJson } from './respond.js';
+import type { Endpoint, GatewayCore } from './core.js';
+
+/** Methods answered by an upstream: their legacy replies stream at once, so they can be resumed. */
+const FORWARDED = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
+
+const SUPPORTED_FOR_ERRORS = ALL_VERSIONS.filter((v) => v !== '2024-11-05');
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function checkContentType(req: IncomingMessage): void {
+  const ct = header(req, 'content-type');
+  if (!ct || !/^application\/json\s*(;|$)/i.test(ct)) throw new GatewayError('ERR_CONTENT_TYPE');
+}
+
+function checkAccept(req: IncomingMessage): void {
+  const accept = header(req, 'accept');
+  if (accept === undefined || accept.includes('*/*')) return;
+  if (!(accept.includes('application/json') && accept.includes('text/event-stream'))) throw new GatewayError('ERR_NOT_ACCEPTABLE');
+}
+
+/** Reads, parses and checks the body; every failure is a precise HTTP + JSON-RPC error. */
+async function readMessage(core: GatewayCore, req: IncomingMessage): Promise<JsonRpcMessage> {
+  checkContentType(req);
+  checkAccept(req);
+  const limits = core.snapshot().gateway.limits;
+  const buf = await readBody(req, limits.maxBodyBytes);
+  const parsed = parseJsonBody(buf, limits.maxJsonDepth);
+  if (!parsed.ok) throw new GatewayError(parsed.code, parsed.message);
+  if (Array.isArray(parsed.value)) throw new GatewayError('ERR_BATCH_FORBIDDEN');
+  const msg = toMessage(parsed.value);
+  if (typeof msg === 'string') {
+    const id = isObject(parsed.value) && (typeof parsed.value.id === 'string' || typeof parsed.value.id === 'number') ? parsed.value.id : null;
+    throw Object.assign(new GatewayError('ERR_INVALID_REQUEST', `Invalid JSON-RPC message: ${msg}`), { rpcId: id });
+  }
+  return msg;
+}
+
+export async function handlePost(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let msg: JsonRpcMessage;
+  try {
+    msg = await readMessage(core, req);
+  } catch (e) {
+    const ge = e instanceof GatewayError ? e : new GatewayError('ERR_INTERNAL', undefined, { cause: e });
+    sendError(res, ge, (e as { rpcId?: string | number | null }).rpcId ?? null);
+    return;
+  }
+  const sessionId = header(req, 'mcp-session-id');
+  const meta = 'params' in msg && isObject(msg.params) && isObject(msg.params._meta) ? msg.params._meta : undefined;
+  const headerVersion = header(req, 'mcp-protocol-version');
+  const modern = (meta !== undefined && META.protocolVersion in meta) || headerVersion === MODERN_VERSION;
+  if (isRequest(msg) && msg.method === 'initialize' && !modern) return initializeSession(core, endpoint, principal, msg, res);
+  if (sessionId !== undefined) {
+    const session = core.sessions.get(sessionId, endpoint.name, principal);
+    if (!session) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'), isRequest(msg) ? msg.id : null);
+    const pv = header(req, 'mcp-protocol-version');
+    if (pv !== undefined && !isLegacyVersion(pv)) {
+      return sendError(res, new GatewayError('ERR_BAD_PROTOCOL_VERSION_HEADER', `Unsupported MCP-Protocol-Version: ${pv.slice(0, 32)}`), isRequest(msg) ? msg.id : null);
+    }
+    return legacyMessage(core, endpoint, session, msg, req, res);
+  }
+  if (modern) return modernMessage(core, endpoint, principal, msg, meta, req, res);
+  return sendError(res, new GatewayError('ERR_SESSION_REQUIRED'), isRequest(msg) ? msg.id : null);
+}
+
+/** initialize: a new legacy session, answered by the gateway itself (spec 2025-11-25, lifecycle). */
+function initializeSession(core: GatewayCore, endpoint: Endpoint, principal: Principal, msg: JsonRpcRequest, res: ServerResponse): void {
+  const params = msg.params ?? {};
+  if (endpoint.eras === 'modern') {
+    // A modern-only endpoint lists its versions in its error to initialize (mcp-protocol.md §5.3).
+    return sendError(res, new GatewayError('ERR_UNSUPPORTED_VERSION', undefined, { data: { supported: [MODERN_VERSION], requested: params.protocolVersion } }), msg.id);
+  }
+  const snap = core.snapshot();
+  const version = negotiateLegacy(params.protocolVersion);
+  const caps = isObject(params.capabilities) ? params.capabilities : {};
+  const session = new LegacySession(endpoint.name, principal, version, caps, snap.gateway.sessions.resumeBufferEvents);
+  if (!core.sessions.add(session)) return sendError(res, new GatewayError('ERR_SESSION_LIMIT'), msg.id);
+  const view = core.view(endpoint.name);
+  const result: Record<string, unknown> = { protocolVersion: version, capabilities: serverCapabilities(view), serverInfo: GATEWAY_INFO };
+  if (view.description) result.instructions = view.description;
+  core.log.debug({ session: session.id.slice(0, 6), endpoint: endpoint.name, version }, 'session.created');
+  sendJson(res, 200, success(msg.id, result), { 'mcp-session-id': session.id });
+}
+
+function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySession, msg: JsonRpcMessage, req: IncomingMessage, res: ServerResponse): void {
+  const headers = { 'mcp-session-id': session.id };
+  if (!isRequest(msg)) {
+    session.receive(msg);
+    return sendAccepted(res, headers);
+  }
+  if (session.inFlight.has(msg.id)) {
+    return sendError(res, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight in this session'), msg.id, 200, headers);
+  }
+  const ac = new AbortController();
+  session.inFlight.set(msg.id, ac);
+  const client: ClientFacts = {
+    era: 'legacy',
+    protocolVersion: session.protocolVersion,
+    capabilities: session.clientCapabilities,
+    // Legacy servers may log at will until setLevel: modern upstreams need an explicit level for that.
+    logLevel: session.logLevel ?? 'debug',
+  };
+  const reply = new CallReply(res, {
+    session,
+    logLevel: undefined,
+    clientCapabilities: session.clientCapabilities,
+    headers,
+    onClientGone: () => undefined,
+    streamNow: FORWARDED.has(msg.method),
+  });
+  const ctx = makeContext(core, endpoint, msg, client, session.principal, reply, ac.signal, session.id, req);
+  const ctxWithLevel: CallContext = { ...ctx, setLogLevel: (l) => (session.logLevel = l), subscriptions: session.subscriptions };
+  void core.track(
+    handleCall(ctxWithLevel).then(
+      (o) => reply.finish(toResponse(msg, o)),
+      (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
+    ).finally(() => session.inFlight.delete(msg.id)),
+  );
+}
+
+/** Modern (2026-07-28) stateless request: validated against its `_meta` and mirrored headers first. */
+function modernMessage(
+  core: GatewayCore,
+  endpoint: Endpoint,
+  principal: Principal,
+  msg: JsonRpcMessage,
+  meta: Record<string, unknown> | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const id = isRequest(msg) ? msg.id : null;
+  if (isResponse(msg)) return sendError(res, new GatewayError('ERR_INVALID_REQUEST', 'Clients must not send responses in the 2026-07-28 era'), null);
+  if (!isRequest(msg)) return sendAccepted(res); // notifications: cancellation is closing the stream
+  // Order matters (spec 2026-07-28, transports): a missing field, then header/body agreement, then the version.
+  const requested = meta?.[META.protocolVersion];
+  if (requested === undefined) return sendError(res, new GatewayError('ERR_MISSING_META', `params._meta["${META.protocolVersion}"] is required`), id);
+  const tool = msg.method === 'tools/call' && typeof msg.params?.name === 'string' ? core.view(endpoint.name).tool(msg.params.name) : undefined;
+  const mirrored = checkMirroredHeaders(req.headers as Record<string, string | string[] | undefined>, msg, tool ? paramMapOf(tool.def) : undefined);
+  if (!mirrored.ok) return sendError(res, new GatewayError('ERR_HEADER_MISMATCH', mirrored.message), id);
+  if (endpoint.eras === 'legacy' || requested !== MODERN_VERSION) {
+    const supported = endpoint.eras === 'legacy' ? SUPPORTED_FOR_ERRORS.filter((v) => v !== MODERN_VERSION) : SUPPORTED_FOR_ERRORS;
+    return sendError(res, new GatewayError('ERR_UNSUPPORTED_VERSION', undefined, { data: { supported, requested } }), id);
+  }
+  if (LEGACY_ONLY_METHODS.has(msg.method)) {
+    return sendError(res, new GatewayError('ERR_METHOD_NOT_FOUND', `Method not found in ${MODERN_VERSION}: ${msg.method}`), id, 404);
+  }
+  const caps = meta?.[META.clientCapabilities];
+  if (!isObject(caps)) return sendError(res, new GatewayError('ERR_MISSING_META', `params._meta["${META.clientCapabilities}"] is required`), id);
+  const level = meta?.[META.logLevel];
+  const client: ClientFacts = { era: 'modern', protocolVersion: MODERN_VERSION, capabilities: caps, ...(typeof level === 'string' ? { logLevel: level } : {}) };
+  const ac = new AbortController();
+  const reply = new CallReply(res, {
+    session: undefined,
+    logLevel: typeof level === 'string' ? level : undefined,
+    clientCapabilities: caps,
+    headers: {},
+    onClientGone: () => ac.abort(),
+  });
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, undefined, req);
+  void core.track(
+    handleCall(ctx).then(
+      (o) => reply.finish(toResponse(msg, o), modernStatus(o)),
+      (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
+    ),
+  );
+}
+
+/** Modern protocol errors carry their HTTP status (spec 2026-07-28, transports §errors). */
+function modernStatus(o: CallOutcome): number {
+  if (!('error' in o)) return 200;
+  const c = o.error.code;
+  if (c === RpcCode.MethodNotFound) return 404;
+  if (c === RpcCode.HeaderMismatch || c === RpcCode.MissingRequiredClientCapability || c === RpcCode.UnsupportedProtocolVersion) return 400;
+  return 200;
+}
+
+/** x-mcp-header maps are derived once per tool definition object and cached beside it. */
+const paramMaps = new WeakMap<object, ReadonlyMap<string, readonly string[]> | undefined>();
+function paramMapOf(def: Record<string, unknown>): ReadonlyMap<string, readonly string[]> | undefined {
+  if (paramMaps.has(def)) return paramMaps.get(def);
+  const m = headerParamMap(def.inputSchema);
+  const map = m instanceof Map ? m : undefined;
+  paramMaps.set(def, map);
+  return map;
+}
+
+function makeContext(
+  core: GatewayCore,
+  endpoint: Endpoint,
+  request: JsonRpcRequest,
+  client: ClientFacts,
+  principal: Principal,
+  reply: CallReply,
+  signal: AbortSignal,
+  sessionId: string | undefined,
+  req: IncomingMessage,
+): CallContext {
+  const traceparent = header(req, 'traceparent');
+  const id = core.nextCallId();
+  return {
+    id,
+    startedAt: process.hrtime.bigint(),
+    snapshot: core.snapshot(),
+    view: core.view(endpoint.name),
+    request,
+    client,
+    sessionId,
+    sink: reply,
+    signal,
+    log: core.log,
+    traceparent: traceparent && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,
+    runtime: core.runtime,
+    principal,
+  };
+}
+
+function toResponse(req: JsonRpcRequest, o: CallOutcome): JsonRpcResponse {
+  return 'error' in o ? failure(req.id, o.error) : success(req.id, o.result);
+}

@@ -1,0 +1,76 @@
+/**
+ * Process entry: env → config → store → gateway → listen; signals. Every exit path stops the
+ * upstreams and reaps every child process (security-checklist D1).
+ */
+import { mkdirSync } from 'node:fs';
+import { loadConfigFile } from './config/load.js';
+import { SnapshotHolder } from './config/holder.js';
+import { watchConfig } from './config/watch.js';
+import { createLogger } from './observability/logger.js';
+import { openStore } from './storage/index.js';
+import { createGateway } from './gateway.js';
+import { killAllNow, reapAll, watchParent } from './upstreams/children.js';
+import { isLoopbackHost } from './http/guards.js';
+
+export async function main(opts: { configPath: string }): Promise<void> {
+  const snap = loadConfigFile(opts.configPath);
+  const log = createLogger(snap.logLevel);
+  const holder = new SnapshotHolder(snap);
+  if (snap.gateway.storage === 'sqlite') mkdirSync(snap.gateway.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore({ kind: snap.gateway.storage, dataDir: snap.gateway.dataDir, logger: log });
+  const gateway = createGateway(holder, log, store);
+  const watcher = watchConfig(opts.configPath, holder, log);
+
+  let stopping: Promise<void> | undefined;
+  let markStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+  const stop = (why: string, code = 0): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ why }, 'gateway.stopping');
+      const hardStop = setTimeout(() => {
+        void reapAll(0).finally(() => process.exit(code || 1));
+      }, snap.gateway.shutdownGraceMs + 10_000);
+      hardStop.unref();
+      await watcher.close().catch(() => undefined);
+      await gateway.close().catch((e: unknown) => log.error({ err: e }, 'gateway.close_failed'));
+      await reapAll(2_000);
+      await store.close().catch(() => undefined);
+      log.info('gateway.stopped');
+      process.exitCode = code;
+      markStopped();
+    })();
+    return stopping;
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGHUP', () => void stop('SIGHUP'));
+  // If whoever started us dies, we must not outlive it with a tree of children (no orphans).
+  const unwatch = watchParent(() => void stop('parent process exited'));
+  // Last resort on any exit path: no child outlives the gateway (SIGKILL is synchronous).
+  process.once('exit', () => killAllNow());
+  process.once('uncaughtException', (e) => {
+    log.fatal({ err: e }, 'gateway.crashed');
+    void stop('uncaught exception', 1);
+  });
+
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (e) {
+    // e.g. the port is taken: release everything already started, then report.
+    await stop('listen failed', 1);
+    unwatch();
+    throw e;
+  }
+  const open = isLoopbackHost(snap.gateway.host);
+  log.info(
+    { url, mcp: `${url}/mcp`, upstreams: snap.upstreams.map((u) => u.name), virtualServers: snap.virtualServers.map((v) => `${url}/servers/${v.name}/mcp`) },
+    'gateway.listening',
+  );
+  process.stderr.write(
+    `Portcullis listening on ${url}/mcp` +
+      (open ? ' (loopback only, no authentication: local use)\n' : ' (WARNING: no authentication configured on a non-loopback address)\n'),
+  );
+  await stopped;
+  unwatch();
+}

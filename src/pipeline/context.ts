@@ -1,0 +1,68 @@
+/**
+ * CallContext: everything one call carries through the pipeline. It is created by the front
+ * door per downstream JSON-RPC request and keeps the snapshot the call started with, so a hot
+ * reload never changes a call half-way.
+ */
+import type { Era } from '../mcp/eras.js';
+import type { JsonRpcRequest } from '../mcp/jsonrpc.js';
+import type { Logger } from '../observability/logger.js';
+import type { CallSink } from '../upstreams/types.js';
+import type { Snapshot } from '../config/compile.js';
+import type { CatalogView } from '../catalog/view.js';
+import type { UpstreamManager } from '../upstreams/manager.js';
+import type { Listener } from './local/listen.js';
+import type { ParkingLot } from './parking.js';
+
+/** What the pipeline needs from the running gateway. */
+export interface Runtime {
+  manager(name: string): UpstreamManager | undefined;
+  /** Key that seals the gateway's pagination cursors (rotates per process). */
+  readonly cursorKey: Buffer;
+  /** Registers a modern listen stream for fan-out; returns its unregister function. */
+  addListener(l: Listener): () => void;
+  /** Upstream calls parked behind an `input_required` answer (modern client, legacy upstream). */
+  readonly parking: ParkingLot;
+}
+
+/** The authenticated caller. Until the identity stage exists every caller is the local anonymous principal. */
+export interface Principal {
+  subject: string;
+  tenant: string;
+  roles: readonly string[];
+  groups: readonly string[];
+  clientId?: string;
+  authMethod: 'anonymous' | 'oauth' | 'api-key';
+}
+
+/** What the downstream client told us about itself (initialize, or the modern per-request _meta). */
+export interface ClientFacts {
+  era: Era;
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  /** Modern per-request log level; legacy: the session's logging/setLevel. */
+  logLevel?: string;
+}
+
+export interface CallContext {
+  /** Gateway call id, carried by every log line about this call. */
+  readonly id: string;
+  readonly startedAt: bigint;
+  readonly snapshot: Snapshot;
+  readonly view: CatalogView;
+  readonly request: JsonRpcRequest;
+  readonly client: ClientFacts;
+  /** Legacy session id (never forwarded upstream), or undefined for modern calls. */
+  readonly sessionId: string | undefined;
+  /** The downstream stream related messages go back on. */
+  readonly sink: CallSink;
+  /** Aborted on cancellation or (modern) client disconnect. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly traceparent: string | undefined;
+  readonly runtime: Runtime;
+  /** Legacy sessions: logging/setLevel stores the level here. */
+  readonly setLogLevel?: (level: string) => void;
+  /** Legacy sessions: the resource URIs it subscribed to, kept for resources/updated fan-out. */
+  readonly subscriptions?: Set<string>;
+  principal: Principal;
+}

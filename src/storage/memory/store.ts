@@ -1,0 +1,17 @@
+/** The memory backend: for tests and for `storage: memory`, where nothing must outlive the process. */
+import type { Store } from '../ports.js';
+import { Lifecycle } from '../values.js';
+import { MemoryEraVerdictStore } from './era-verdicts.js';
+import { MemoryUpstreamEventStore } from './upstream-events.js';
+
+/** Opens a fresh, empty in-memory Store. */
+export function openMemoryStore(): Store {
+  const life = new Lifecycle();
+  return {
+    eraVerdicts: new MemoryEraVerdictStore(life),
+    upstreamEvents: new MemoryUpstreamEventStore(life),
+    async close() {
+      life.markClosed();
+    },
+  };
+}

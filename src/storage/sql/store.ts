@@ -1,0 +1,19 @@
+/** Wraps an open, migrated Kysely database as a Store; the dialect-specific opener owns the rest. */
+import type { Kysely } from 'kysely';
+import type { Store } from '../ports.js';
+import { Lifecycle } from '../values.js';
+import { SqlEraVerdictStore } from './era-verdicts.js';
+import type { StorageDb } from './schema.js';
+import { SqlUpstreamEventStore } from './upstream-events.js';
+
+/** A Store over `db`; `close()` destroys the database handle once. */
+export function sqlStore(db: Kysely<StorageDb>): Store {
+  const life = new Lifecycle();
+  return {
+    eraVerdicts: new SqlEraVerdictStore(db, life),
+    upstreamEvents: new SqlUpstreamEventStore(db, life),
+    async close() {
+      if (life.markClosed()) await db.destroy();
+    },
+  };
+}

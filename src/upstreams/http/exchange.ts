@@ -1,0 +1,127 @@
+/**
+ * One HTTP exchange with an upstream through its shared undici pool, and bounded readers for the
+ * two response shapes MCP allows (a JSON body, or an SSE stream). Every limit violation becomes a
+ * GatewayError, never a crash: a hostile upstream costs one call, not the process.
+ */
+import type { Dispatcher, Pool } from 'undici';
+import { SseParser, SseTooLargeError, type SseEvent } from '../../mcp/sse.js';
+import { toMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.js';
+import { GatewayError } from '../../pipeline/errors.js';
+import { headerValue } from './headers.js';
+
+export interface ExchangeRequest {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  /** Time to the response headers (undici headersTimeout). 0 disables. */
+  headersTimeoutMs: number;
+  /** Longest silence between body chunks (undici bodyTimeout). 0 disables (long-lived SSE). */
+  bodyTimeoutMs: number;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+/** Sends one request; rejects on network errors, timeouts and aborts (callers map those). */
+export function exchange(pool: Pool, r: ExchangeRequest): Promise<UpstreamResponse> {
+  return pool.request({
+    origin: r.url.origin,
+    path: r.url.pathname + r.url.search,
+    method: r.method,
+    headers: r.headers,
+    body: r.body,
+    signal: r.signal,
+    headersTimeout: r.headersTimeoutMs,
+    bodyTimeout: r.bodyTimeoutMs,
+  });
+}
+
+/** Media type of a response, lowercased, without parameters. */
+export function mediaType(res: UpstreamResponse): string {
+  return (headerValue(res.headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** Drops a response body we do not want, without letting an error escape. */
+export function discard(res: UpstreamResponse): void {
+  res.body.on('error', () => {});
+  res.body.destroy();
+}
+
+/** Reads a whole body as UTF-8, failing (and destroying the stream) once it exceeds `max` bytes. */
+export async function readBounded(res: UpstreamResponse, max: number): Promise<string> {
+  const declared = Number(headerValue(res.headers, 'content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    discard(res);
+    throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${max} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > max) {
+      discard(res);
+      throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${max} bytes`);
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses text as exactly one JSON-RPC message (batches are refused in every era). */
+export function parseMessage(text: string): JsonRpcMessage {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new GatewayError('ERR_UPSTREAM_PROTOCOL', 'Upstream sent invalid JSON');
+  }
+  if (Array.isArray(v)) throw new GatewayError('ERR_UPSTREAM_PROTOCOL', 'Upstream sent a JSON-RPC batch');
+  const m = toMessage(v);
+  if (typeof m === 'string') throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream sent an invalid JSON-RPC message: ${m}`);
+  return m;
+}
+
+/** Reads a JSON response body holding one JSON-RPC message. */
+export async function readJsonMessage(res: UpstreamResponse, max: number): Promise<JsonRpcMessage> {
+  return parseMessage(await readBounded(res, max));
+}
+
+/** What an SSE read learned about resumption, whatever way the stream ended. */
+export interface SseCursor {
+  lastEventId: string;
+  retryMs: number | undefined;
+}
+
+/**
+ * Reads an SSE body, calling `onEvent` for each event, until the stream ends. Resolves normally
+ * on end of stream; rejects on an oversized event or a network error. `cursor` is updated as
+ * events arrive so a caller can resume after either outcome.
+ */
+export async function readSse(res: UpstreamResponse, maxEventBytes: number, cursor: SseCursor, onEvent: (e: SseEvent) => void): Promise<void> {
+  const parser = new SseParser({ maxEventBytes });
+  try {
+    for await (const chunk of res.body) {
+      const events = parser.push(chunk as Buffer);
+      if (parser.lastEventId !== '') cursor.lastEventId = parser.lastEventId;
+      if (parser.retry !== undefined) cursor.retryMs = parser.retry;
+      for (const e of events) onEvent(e);
+    }
+    for (const e of parser.end()) onEvent(e);
+  } catch (e) {
+    discard(res);
+    if (e instanceof SseTooLargeError) throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream SSE event exceeds ${maxEventBytes} bytes`);
+    throw e;
+  }
+}
+
+/** Maps a transport failure (network error, undici timeout, abort) to a gateway error. */
+export function transportError(e: unknown): GatewayError {
+  if (e instanceof GatewayError) return e;
+  const code = (e as { code?: string } | null)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new GatewayError('ERR_UPSTREAM_TIMEOUT', undefined, { cause: e });
+  }
+  return new GatewayError('ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: e });
+}

@@ -1,0 +1,32 @@
+/** Both storage contracts against the embedded SQLite backend, each test in a fresh temp dir. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../../src/storage/index.js';
+import type { Store } from '../../src/storage/ports.js';
+import { eraVerdictContract } from './era-verdicts.contract.js';
+import type { StoreFactory } from './harness.js';
+import { upstreamEventContract } from './upstream-events.contract.js';
+
+const factory: StoreFactory = async () => {
+  const root = await mkdtemp(join(tmpdir(), 'portcullis-contract-'));
+  // A not-yet-existing subdirectory, so every test also exercises dataDir creation.
+  const dataDir = join(root, 'data');
+  const opened: Store[] = [];
+  const open = async () => {
+    const s = await openStore({ kind: 'sqlite', dataDir });
+    opened.push(s);
+    return s;
+  };
+  return {
+    store: await open(),
+    reopen: open,
+    async cleanup() {
+      for (const s of opened) await s.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+};
+
+eraVerdictContract('sqlite', factory);
+upstreamEventContract('sqlite', factory);

@@ -1,0 +1,259 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, formatIssue, loadConfigFile, loadConfigText } from '../../src/config/load.js';
+
+const PATH = '/srv/portcullis/portcullis.yaml';
+
+/** Loads text expected to be invalid and returns its issue lines. */
+function issuesOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    loadConfigText(text, { path: PATH, env });
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    assert.ok(e.issues.length > 0);
+    return e.issues.map(formatIssue);
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const lines = (...l: string[]) => `${l.join('\n')}\n`;
+
+test('missing command in the third upstream names the path and the line of that entry', () => {
+  const text = lines(
+    'gateway:', //                         1
+    '  port: 9000', //                     2
+    'upstreams:', //                       3
+    '  - name: one', //                    4
+    '    kind: stdio', //                  5
+    '    command: node', //                6
+    '  - name: two', //                    7
+    '    kind: streamable-http', //        8
+    '    url: http://127.0.0.1:1/mcp', //  9
+    '  # the broken one', //              10
+    '', //                                11
+    '  - name: three', //                 12
+    '    kind: stdio', //                 13
+    '    args: [server.js]', //           14
+  );
+  assert.deepEqual(issuesOf(text), ['upstreams[2].command: required (line 12)']);
+});
+
+test('the error message lists every issue, one per line', () => {
+  const text = lines('upstreams:', '  - name: a', '    kind: stdio');
+  try {
+    loadConfigText(text, { path: PATH, env: {} });
+    assert.fail('expected a ConfigError');
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.message, 'upstreams[0].command: required (line 2)');
+    assert.deepEqual(e.issues, [{ path: 'upstreams[0].command', line: 2, message: 'required' }]);
+  }
+});
+
+test('wrong type, unknown key and bad duration each carry their own line', () => {
+  const text = lines(
+    'gateway:', //               1
+    '  port: eighty', //         2
+    '  limits:', //              3
+    '    maxBodyBytes: 1gb', //  4
+    'upstreams:', //             5
+    '  - name: a', //            6
+    '    kind: stdio', //        7
+    '    command: node', //      8
+    '    idleTimeout: 5 min', // 9
+    '    colour: blue', //       10
+    '    timeouts:', //          11
+    '      total: 1d', //        12
+  );
+  assert.deepEqual(issuesOf(text), [
+    'gateway.port: expected number, got string (line 2)',
+    'gateway.limits.maxBodyBytes: size like 512kb or 1mb (line 4)',
+    'upstreams[0].timeouts.total: duration like 500ms, 30s, 5m or 1h (line 12)',
+    'upstreams[0].idleTimeout: duration like 500ms, 30s, 5m or 1h (line 9)',
+    'upstreams[0].colour: unknown key (line 10)',
+  ]);
+});
+
+test('unknown and missing kinds list the choices', () => {
+  const text = lines('upstreams:', '  - name: a', '    kind: docker', '  - name: b', '    command: x');
+  assert.deepEqual(issuesOf(text), [
+    'upstreams[0].kind: expected one of stdio, streamable-http, sse, openapi (line 3)',
+    'upstreams[1].kind: required (one of stdio, streamable-http, sse, openapi) (line 4)',
+  ]);
+});
+
+test('a top-level unknown key and a non-mapping document are reported', () => {
+  assert.deepEqual(issuesOf(lines('gateway: {}', 'upstream: []')), ['upstream: unknown key (line 2)']);
+  assert.deepEqual(issuesOf(lines('- a', '- b')), ['(root): expected object, got a list (line 1)']);
+});
+
+test('duplicate upstream names, duplicate prefixes and the reserved openapi kind', () => {
+  const text = lines(
+    'upstreams:', //                         1
+    '  - name: git', //                      2
+    '    kind: stdio', //                    3
+    '    command: git-mcp', //               4
+    '  - name: git', //                      5
+    '    kind: sse', //                      6
+    '    url: http://127.0.0.1:1/sse', //    7
+    '  - name: other', //                    8
+    '    prefix: git', //                    9
+    '    kind: sse', //                      10
+    '    url: http://127.0.0.1:1/sse', //    11
+    '  - name: api', //                      12
+    '    kind: openapi', //                  13
+    '    spec: ./api.yaml', //               14
+  );
+  assert.deepEqual(issuesOf(text), [
+    'upstreams[1].name: duplicate upstream name "git" (also upstreams[0]) (line 5)',
+    'upstreams[1].name: duplicate prefix "git" (also upstreams[0]) (line 5)',
+    'upstreams[2].prefix: duplicate prefix "git" (also upstreams[0]) (line 9)',
+    'upstreams[3].kind: the openapi adapter is not available yet (reserved for a later release) (line 13)',
+  ]);
+});
+
+test('virtual servers: duplicates, the reserved name mcp, unknown upstreams', () => {
+  const text = lines(
+    'upstreams:', //                    1
+    '  - name: a', //                   2
+    '    kind: stdio', //               3
+    '    command: a', //                4
+    'virtualServers:', //               5
+    '  - name: mcp', //                 6
+    '    include: [{upstream: a}]', //  7
+    '  - name: v', //                   8
+    '    include:', //                  9
+    '      - upstream: nope', //        10
+    '  - name: v', //                   11
+    '    include: [{tags: [x]}]', //    12
+  );
+  assert.deepEqual(issuesOf(text), [
+    'virtualServers[0].name: "mcp" is reserved (line 6)',
+    'virtualServers[1].include[0].upstream: unknown upstream "nope" (line 10)',
+    'virtualServers[2].name: duplicate virtual server name "v" (also virtualServers[1]) (line 11)',
+  ]);
+});
+
+test('YAML syntax errors and duplicate keys become issues with lines', () => {
+  const [syntax] = issuesOf(lines('gateway:', '  port: 1', 'upstreams: [', '  {name: a'));
+  assert.match(syntax!, /^\(yaml\): .+ \(line \d+\)$/);
+  assert.deepEqual(issuesOf(lines('gateway:', '  port: 1', '  port: 2')), ['(yaml): Map keys must be unique (line 3)']);
+});
+
+test('an unset variable without a default names the path and the variable', () => {
+  const text = lines(
+    'upstreams:', //                           1
+    '  - name: s', //                          2
+    '    kind: streamable-http', //            3
+    '    url: http://127.0.0.1:1/mcp', //      4
+    '    headers:', //                         5
+    '      Authorization: Bearer ${TOKEN}', // 6
+  );
+  assert.deepEqual(issuesOf(text), [
+    'upstreams[0].headers.Authorization: environment variable TOKEN is not set (use ${TOKEN:-default} for a fallback) (line 6)',
+  ]);
+  // The value never leaks into messages: the set case loads.
+  const snap = loadConfigText(text, { path: PATH, env: { TOKEN: 's3cret' } });
+  const up = snap.upstreams[0];
+  assert.ok(up?.kind === 'streamable-http');
+  assert.equal(up.headers.Authorization, 'Bearer s3cret');
+});
+
+test('interpolation: defaults, empty values, escapes, several variables in one string', () => {
+  const text = lines(
+    'gateway:',
+    '  host: ${HOST:-127.0.0.1}',
+    '  dataDir: ${BASE}/data-${SUFFIX:-x}',
+    'upstreams:',
+    '  - name: e',
+    '    kind: stdio',
+    '    command: ${CMD}',
+    '    env:',
+    '      EMPTY: "${EMPTY}"',
+    '      FALLBACK: ${EMPTY:-used}',
+    '      LITERAL: $${NOT_A_VAR}',
+    '      KEEP: plain $ and {braces}',
+  );
+  const snap = loadConfigText(text, { path: PATH, env: { BASE: '/var/lib', CMD: 'my-server', EMPTY: '' } });
+  assert.equal(snap.gateway.host, '127.0.0.1');
+  assert.equal(snap.gateway.dataDir, '/var/lib/data-x');
+  const up = snap.upstreams[0];
+  assert.ok(up?.kind === 'stdio');
+  assert.equal(up.command, 'my-server');
+  assert.deepEqual(up.env, { EMPTY: '', FALLBACK: 'used', LITERAL: '${NOT_A_VAR}', KEEP: 'plain $ and {braces}' });
+});
+
+test('defaults are applied to an empty file and to a minimal upstream', () => {
+  const empty = loadConfigText('', { path: PATH, env: {} });
+  assert.equal(empty.version, 1);
+  assert.equal(empty.configPath, PATH);
+  assert.equal(empty.configDir, '/srv/portcullis');
+  assert.equal(empty.logLevel, 'info');
+  assert.deepEqual(empty.gateway, {
+    host: '127.0.0.1',
+    port: 8080,
+    allowedOrigins: new Set(),
+    allowedHosts: new Set(),
+    dataDir: '/srv/portcullis/.portcullis',
+    storage: 'sqlite',
+    separator: '__',
+    pageSize: 100,
+    limits: { maxBodyBytes: 1048576, maxHeaderBytes: 16384, maxJsonDepth: 64, maxUpstreamMessageBytes: 16777216 },
+    sessions: { idleTtlMs: 1_800_000, max: 10000, resumeBufferEvents: 256 },
+    shutdownGraceMs: 5000,
+  });
+  assert.deepEqual(empty.upstreams, []);
+  assert.deepEqual(empty.virtualServers, []);
+
+  const one = loadConfigText(lines('upstreams:', '  - {name: fs, kind: stdio, command: fs-server}'), { path: PATH, env: {} });
+  const up = one.upstreams[0];
+  assert.ok(up?.kind === 'stdio');
+  const { fingerprint, ...rest } = up;
+  assert.match(fingerprint, /^[0-9a-f]{64}$/);
+  assert.deepEqual(rest, {
+    name: 'fs',
+    prefix: 'fs',
+    tags: [],
+    timeouts: { connectMs: 10_000, firstByteMs: 30_000, totalMs: 60_000 },
+    kind: 'stdio',
+    command: 'fs-server',
+    args: [],
+    cwd: '/srv/portcullis',
+    env: {},
+    envAllowlist: ['PATH', 'HOME', 'LANG', 'TZ'],
+    sharing: 'shared',
+    restart: { initialDelayMs: 200, maxDelayMs: 30_000, maxRestarts: 10, windowMs: 300_000 },
+    idleTimeoutMs: 0,
+    maxLifetimeMs: 0,
+    maxLineBytes: 16 * 1024 * 1024,
+  });
+});
+
+test('PORTCULLIS_PORT overrides gateway.port and must be an integer 0-65535', () => {
+  const text = lines('gateway:', '  port: 9000');
+  assert.equal(loadConfigText(text, { path: PATH, env: {} }).gateway.port, 9000);
+  assert.equal(loadConfigText(text, { path: PATH, env: { PORTCULLIS_PORT: '0' } }).gateway.port, 0);
+  assert.equal(loadConfigText(text, { path: PATH, env: { PORTCULLIS_PORT: '65535' } }).gateway.port, 65535);
+  assert.equal(loadConfigText(text, { path: PATH, env: { PORTCULLIS_PORT: '' } }).gateway.port, 9000);
+  for (const bad of ['65536', '-1', '80a', '8.5', ' 80']) {
+    assert.deepEqual(issuesOf(text, { PORTCULLIS_PORT: bad }), ['PORTCULLIS_PORT: must be an integer from 0 to 65535'], bad);
+  }
+});
+
+test('loadConfigFile reads a file, resolves paths against its directory, and passes fs errors through', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-load-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gw.yaml');
+  writeFileSync(file, lines('gateway:', '  dataDir: state', 'upstreams:', '  - {name: a, kind: stdio, command: ./bin/a, cwd: work}'));
+  const snap = loadConfigFile(file, {}, 7);
+  assert.equal(snap.version, 7);
+  assert.equal(snap.gateway.dataDir, join(dir, 'state'));
+  const up = snap.upstreams[0];
+  assert.ok(up?.kind === 'stdio');
+  assert.equal(up.command, join(dir, 'bin/a'));
+  assert.equal(up.cwd, join(dir, 'work'));
+  assert.throws(() => loadConfigFile(join(dir, 'missing.yaml'), {}), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
+});
