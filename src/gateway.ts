@@ -20,12 +20,16 @@ import type { Runtime } from './pipeline/context.js';
 import { sseComment } from './mcp/sse.js';
 import { GET_STREAM } from './sessions/session.js';
 import { ParkingLot } from './pipeline/parking.js';
+import { createIdentity, type Identity } from './auth/identity.js';
 
 export interface Gateway {
   /** The base URL once listening, e.g. http://127.0.0.1:8080 */
   readonly url: string;
   readonly core: GatewayCore;
   readonly upstreams: UpstreamSet;
+  /** The front door (its route inventory is read by tests and the admin API). */
+  readonly app: FastifyInstance;
+  readonly identity: Identity;
   listen(): Promise<string>;
   /** Stops accepting, lets calls in flight finish within the grace period, ends sessions, stops upstreams. */
   close(): Promise<void>;
@@ -40,12 +44,17 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   let callSeq = 0;
 
   // The closures below run only after every const here is initialised (at listen time or later).
-  const upstreams: UpstreamSet = new UpstreamSet(log, store, {
-    onCatalogChange: (announced) => catalog.schedule(announced),
-    onNotification: (_upstream, msg) => {
-      if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg);
+  const upstreams: UpstreamSet = new UpstreamSet(
+    log,
+    store,
+    {
+      onCatalogChange: (announced) => catalog.schedule(announced),
+      onNotification: (_upstream, msg) => {
+        if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg);
+      },
     },
-  });
+    { resolveSecret: () => identity.secrets()?.resolveSecret },
+  );
   const catalog = new CatalogService(holder, () => upstreams, log);
   const sessions = new SessionStore(limitsOf(holder), (s, reason) => {
     upstreams.releaseSession(s.id, s.subscriptions);
@@ -93,9 +102,14 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     log.info({ version: next.version }, 'config.applied');
   });
 
+  const identity = createIdentity(holder, store, log);
   const app: FastifyInstance = buildFrontDoor(core, {
     maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
-    readiness: () => readiness(upstreams, sessions.size),
+    readiness: () => readiness(upstreams, sessions.size, holder.current.auth.mode === 'required'),
+    auth: identity.authenticator,
+    metadataUrl: (endpoint) => identity.metadataUrl(endpoint),
+    prm: (endpoint) => identity.prm(endpoint),
+    authServer: () => identity.authServer(),
   });
 
   // SSE comments keep idle GET and listen streams alive through proxies; one timer for all.
@@ -117,12 +131,15 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     },
     core,
     upstreams,
+    app,
+    identity,
     async listen() {
       const g = holder.current.gateway;
       await app.listen({ host: g.host, port: g.port });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
+      await identity.start(url);
       await upstreams.reconcile(holder.current);
       return url;
     },
@@ -137,6 +154,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       app.server.closeAllConnections?.();
       await upstreams.stopAll();
       await closing.catch(() => undefined);
+      await identity.close().catch((e: unknown) => log.warn({ err: e }, 'identity.close_failed'));
     },
   };
 }
@@ -151,8 +169,9 @@ function limitsOf(holder: SnapshotHolder): { idleTtlMs: number; max: number } {
   return { idleTtlMs: s.idleTtlMs, max: s.max };
 }
 
-function readiness(upstreams: UpstreamSet, sessions: number): { ready: boolean; body: Record<string, unknown> } {
-  const list = upstreams.all().map((m) => ({ name: m.name, health: m.health, reason: m.healthReason }));
+function readiness(upstreams: UpstreamSet, sessions: number, guarded: boolean): { ready: boolean; body: Record<string, unknown> } {
+  // /readyz is public; with authentication on, failure reasons (URLs, errors) are not shown to anyone.
+  const list = upstreams.all().map((m) => (guarded ? { name: m.name, health: m.health } : { name: m.name, health: m.health, reason: m.healthReason }));
   const healthy = list.filter((u) => u.health === 'healthy').length;
   // Ready while at least one upstream serves (or none is configured): degraded upstreams are left out, not fatal.
   const ready = list.length === 0 || healthy > 0;

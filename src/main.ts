@@ -10,7 +10,13 @@ import { createLogger } from './observability/logger.js';
 import { openStore } from './storage/index.js';
 import { createGateway } from './gateway.js';
 import { killAllNow, reapAll, watchParent } from './upstreams/children.js';
-import { isLoopbackHost } from './http/guards.js';
+import type { AuthMode } from './auth/compile.js';
+
+const BANNER: Record<AuthMode, string> = {
+  open: '(open: loopback only, no authentication, for local use)',
+  none: '(WARNING: authentication is off, `auth: none`)',
+  required: '(authentication required: bearer token or API key)',
+};
 
 export async function main(opts: { configPath: string }): Promise<void> {
   const snap = loadConfigFile(opts.configPath);
@@ -62,15 +68,11 @@ export async function main(opts: { configPath: string }): Promise<void> {
     unwatch();
     throw e;
   }
-  const open = isLoopbackHost(snap.gateway.host);
   log.info(
-    { url, mcp: `${url}/mcp`, upstreams: snap.upstreams.map((u) => u.name), virtualServers: snap.virtualServers.map((v) => `${url}/servers/${v.name}/mcp`) },
+    { url, mcp: `${url}/mcp`, auth: snap.auth.mode, upstreams: snap.upstreams.map((u) => u.name), virtualServers: snap.virtualServers.map((v) => `${url}/servers/${v.name}/mcp`) },
     'gateway.listening',
   );
-  process.stderr.write(
-    `Portcullis listening on ${url}/mcp` +
-      (open ? ' (loopback only, no authentication: local use)\n' : ' (WARNING: no authentication configured on a non-loopback address)\n'),
-  );
+  process.stderr.write(`Portcullis listening on ${url}/mcp ${BANNER[snap.auth.mode]}\n`);
   await stopped;
   unwatch();
 }

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerConfigCommands } from './config-check.js';
 import { registerStart } from './start.js';
+import { keysCommand } from './keys.js';
+import { usersCommand } from './users.js';
+import { secretsCommand } from './secrets.js';
 
 /** The package version; package.json sits two levels up from both src/cli and dist/cli. */
 function packageVersion(): string {
@@ -25,6 +28,9 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerStart(program);
   registerConfigCommands(program);
+  program.addCommand(keysCommand());
+  program.addCommand(usersCommand());
+  program.addCommand(secretsCommand());
   return program;
 }
 

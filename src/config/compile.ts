@@ -8,6 +8,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Config, SseUpstreamConfig, StdioUpstreamConfig, StreamableHttpUpstreamConfig, UpstreamConfig } from './schema.js';
 import { compileGlob, type GlobMatcher } from './glob.js';
 import { parseByteSize, parseDuration } from './units.js';
+import { compileAuth, type CompiledAuth } from '../auth/compile.js';
+import type { UpstreamAuth } from '../auth/upstream/config.js';
 
 /** One problem in a config file, located by YAML path and (when known) 1-based line. */
 export interface ConfigIssue {
@@ -88,6 +90,8 @@ export interface CompiledStreamableHttpUpstream extends CompiledUpstreamBase {
   era: 'auto' | 'legacy' | 'modern';
   headers: Readonly<Record<string, string>>;
   sharing: Sharing;
+  /** Credentials the gateway presents upstream (resolved per request by src/auth/upstream). */
+  auth?: UpstreamAuth;
 }
 
 export interface CompiledSseUpstream extends CompiledUpstreamBase {
@@ -95,6 +99,7 @@ export interface CompiledSseUpstream extends CompiledUpstreamBase {
   url: string;
   headers: Readonly<Record<string, string>>;
   sharing: Sharing;
+  auth?: UpstreamAuth;
 }
 
 export type CompiledUpstream = CompiledStdioUpstream | CompiledStreamableHttpUpstream | CompiledSseUpstream;
@@ -139,6 +144,8 @@ export interface Snapshot {
     sessions: { idleTtlMs: number; max: number; resumeBufferEvents: number };
     shutdownGraceMs: number;
   };
+  /** How the front door authenticates callers. */
+  auth: CompiledAuth;
   /** Enabled upstreams only, in file order. */
   upstreams: readonly CompiledUpstream[];
   virtualServers: readonly CompiledVirtualServer[];
@@ -156,8 +163,8 @@ export interface CompileMeta {
 const RESERVED_SERVER_NAMES = new Set(['mcp']);
 
 /**
- * Compiles a schema-valid config. Binding `gateway.host` to a non-loopback address is accepted
- * here; the identity stage adds the refusal to do so without authentication configured.
+ * Compiles a schema-valid config. Binding `gateway.host` to a non-loopback address without
+ * `auth` is refused (an open gateway on the network must be asked for with `auth: none`).
  * @throws ConfigError listing every semantic problem found.
  */
 export function compile(config: Config, meta: CompileMeta): Snapshot {
@@ -181,6 +188,10 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
       return;
     }
     if (!u.enabled) return;
+    if ((u.kind === 'streamable-http' || u.kind === 'sse') && u.auth?.type === 'token-exchange') {
+      // The exchange needs the caller's token on each request; links are opened per upstream, not per call.
+      issue(['upstreams', i, 'auth', 'type'], 'token-exchange toward upstreams is not available yet; use bearer, header or client-credentials');
+    }
     // Disabled entries expose nothing, so only enabled ones compete for a prefix.
     const prefix = u.prefix ?? u.name;
     const owner = prefixes.get(prefix);
@@ -205,6 +216,8 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
     });
     virtualServers.push(compileVirtualServer(vs));
   });
+
+  const auth = compileAuth(config.auth, config.gateway.host, config.gateway.publicUrl, issue);
 
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -238,6 +251,7 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
       },
       shutdownGraceMs: parseDuration(g.shutdownGrace),
     },
+    auth,
     upstreams,
     virtualServers,
   };
@@ -282,9 +296,9 @@ function compileUpstream(
         maxLineBytes: parseByteSize(u.maxLineBytes),
       };
     case 'streamable-http':
-      return { ...base, kind: 'streamable-http', url: u.url, era: u.era, headers: { ...u.headers }, sharing: u.sharing };
+      return { ...base, kind: 'streamable-http', url: u.url, era: u.era, headers: { ...u.headers }, sharing: u.sharing, ...(u.auth ? { auth: u.auth } : {}) };
     case 'sse':
-      return { ...base, kind: 'sse', url: u.url, headers: { ...u.headers }, sharing: u.sharing };
+      return { ...base, kind: 'sse', url: u.url, headers: { ...u.headers }, sharing: u.sharing, ...(u.auth ? { auth: u.auth } : {}) };
   }
 }
 

@@ -161,7 +161,7 @@ function typeOf(p: JsonSchema): string {
   if (p.enum) return p.enum.map((e) => `\`${JSON.stringify(e)}\``).join(' \\| ');
   if (p.anyOf) {
     const pattern = p.anyOf.find((a) => a.pattern)?.pattern ?? '';
-    if (pattern.includes('(ms|s|m|h)')) return 'duration';
+    if (pattern.includes('(ms|s|m|h|d)')) return 'duration';
     if (pattern.includes('(b|kb|mb)')) return 'size';
     return p.anyOf.map(typeOf).join(' \\| ');
   }

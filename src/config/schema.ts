@@ -4,16 +4,12 @@
  * carries `.describe()`: that text is the documentation.
  */
 import { z } from 'zod';
+import { AuthConfig } from '../auth/config.js';
+import { SecretStoreConfig } from '../auth/secrets/config.js';
+import { UpstreamAuth } from '../auth/upstream/config.js';
 
-/** "500ms", "30s", "5m", "1h", or a plain number of milliseconds. */
-export const Duration = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d{1,9}(ms|s|m|h)$/, 'duration like 500ms, 30s, 5m or 1h')])
-  .describe('A duration: milliseconds as a number, or a string such as "500ms", "30s", "5m", "1h".');
-
-/** "1mb", "512kb", "100b", or a plain number of bytes. */
-export const ByteSize = z
-  .union([z.number().int().positive(), z.string().regex(/^\d{1,9}(b|kb|mb|B|KB|MB)$/, 'size like 512kb or 1mb')])
-  .describe('A size: bytes as a number, or a string such as "512kb", "1mb".');
+export { Duration, ByteSize } from './primitives.js';
+import { Duration, ByteSize } from './primitives.js';
 
 const Name = z
   .string()
@@ -79,6 +75,7 @@ export const StreamableHttpUpstream = z
     url: z.string().url().describe('The upstream MCP endpoint.'),
     era: z.enum(['auto', 'legacy', 'modern']).default('auto').describe('auto: probe once (server/discover, then initialize) and cache the verdict.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Static headers sent upstream (values may use ${ENV}). Client credentials are never forwarded.'),
+    auth: UpstreamAuth.optional().describe('Credentials the gateway presents to this upstream (never the client\'s own).'),
     sharing: z.enum(['shared', 'per-principal', 'per-session']).default('shared').describe('How upstream sessions are shared among clients (legacy-era upstreams).'),
   })
   .strict();
@@ -89,6 +86,7 @@ export const SseUpstream = z
     kind: z.literal('sse').describe('A legacy HTTP+SSE (2024-11-05) MCP server.'),
     url: z.string().url().describe('The upstream HTTP+SSE (2024-11-05) endpoint that answers GET with an `endpoint` event.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Static headers sent upstream.'),
+    auth: UpstreamAuth.optional().describe('Credentials the gateway presents to this upstream (never the client\'s own).'),
     sharing: z.enum(['shared', 'per-principal', 'per-session']).default('shared').describe('How upstream sessions are shared among clients.'),
   })
   .strict();
@@ -167,6 +165,8 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    auth: AuthConfig,
+    secretStore: SecretStoreConfig.prefault({}),
     upstreams: z.array(Upstream).default([]).describe('The MCP servers behind the gateway.'),
     virtualServers: z.array(VirtualServer).default([]).describe('Named endpoints exposing curated subsets.'),
   })

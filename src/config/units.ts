@@ -3,13 +3,13 @@
  * these functions turn a validated value into a plain number so nothing downstream parses units.
  */
 
-const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 // Sizes are binary (1kb = 1024 bytes): limits are compared against buffer lengths.
 const BYTES = { b: 1, kb: 1024, mb: 1024 * 1024 } as const;
 
 /**
  * A Duration in milliseconds: a non-negative integer (already ms), a string of digits (ms; the
- * schema's own `'0'` defaults take this form) or digits followed by ms, s, m or h.
+ * schema's own `'0'` defaults take this form) or digits followed by ms, s, m, h or d.
  * @throws RangeError when the value is none of these.
  */
 export function parseDuration(v: number | string): number {
@@ -17,8 +17,8 @@ export function parseDuration(v: number | string): number {
     if (Number.isSafeInteger(v) && v >= 0) return v;
     throw new RangeError(`invalid duration: ${v}`);
   }
-  const m = /^(\d{1,9})(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new RangeError(`invalid duration: ${JSON.stringify(v)} (expected e.g. 500ms, 30s, 5m or 1h)`);
+  const m = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new RangeError(`invalid duration: ${JSON.stringify(v)} (expected e.g. 500ms, 30s, 5m, 1h or 30d)`);
   const unit = (m[2] ?? 'ms') as keyof typeof DURATION_MS;
   return Number(m[1]) * DURATION_MS[unit];
 }

@@ -6,7 +6,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GatewayError } from '../pipeline/errors.js';
-import { ANONYMOUS } from '../stages/authenticate/authenticate.js';
+import type { Principal } from '../pipeline/context.js';
+import type { Authenticator } from '../auth/resource/authenticator.js';
+import { isAuthError, sendAuthError } from '../auth/resource/challenge.js';
 import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
@@ -18,6 +20,35 @@ import { DEFAULT_VIEW } from '../catalog/view.js';
 export interface FrontDoorOptions {
   maxHeaderBytes: number;
   readiness: () => { ready: boolean; body: Record<string, unknown> };
+  auth: Authenticator;
+  /** Where an endpoint's Protected Resource Metadata lives (named in every challenge). */
+  metadataUrl(endpoint: string): string;
+  /** The endpoint's PRM document, or undefined when the gateway does not require tokens (404). */
+  prm(endpoint: string): Record<string, unknown> | undefined;
+  /** The built-in authorization server, once started; it serves the paths it owns itself. */
+  authServer(): MountedAuthServer | undefined;
+}
+
+/** What the front door needs from the built-in authorization server. */
+export interface MountedAuthServer {
+  owns(path: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Route patterns it serves, for the route inventory. */
+  readonly publicPaths: readonly string[];
+}
+
+/** One route of the front door; `public` ones answer without credentials. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  public: boolean;
+}
+
+const inventories = new WeakMap<FastifyInstance, RouteInfo[]>();
+
+/** Every route the front door serves, derived from the router (security-checklist A1). */
+export function routeInventory(app: FastifyInstance): readonly RouteInfo[] {
+  return inventories.get(app) ?? [];
 }
 
 const DEFAULT_ENDPOINT: Endpoint = { name: DEFAULT_VIEW, eras: 'both' };
@@ -30,6 +61,13 @@ function guard(core: GatewayCore, req: IncomingMessage, res: ServerResponse): bo
   return false;
 }
 
+/** The path of a request target, without its query string. */
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
+}
+
 function unhandled(core: GatewayCore, res: ServerResponse, e: unknown): void {
   core.log.error({ err: e }, 'http.unhandled');
   if (!res.headersSent) sendError(res, new GatewayError('ERR_INTERNAL'));
@@ -37,19 +75,42 @@ function unhandled(core: GatewayCore, res: ServerResponse, e: unknown): void {
 }
 
 export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): FastifyInstance {
+  const principals = new WeakMap<IncomingMessage, Principal>();
+  const refuse = (res: ServerResponse, e: unknown, endpoint: string): void => {
+    if (isAuthError(e)) {
+      // A security event: which endpoint and why, never the credential itself.
+      core.log.info({ endpoint, code: e.code, reason: e.detail?.reason }, 'auth.refused');
+      sendAuthError(res, e, opts.metadataUrl(endpoint), opts.auth.scopesFor(endpoint));
+    } else unhandled(core, res, e);
+  };
+  /** Runs `next` with the caller's principal, or answers the refusal; synchronous when open. */
+  const withPrincipal = (req: IncomingMessage, res: ServerResponse, endpoint: string, next: (p: Principal) => void): void => {
+    let p: Principal | Promise<Principal>;
+    try {
+      p = opts.auth.principalFor(req, endpoint);
+    } catch (e) {
+      refuse(res, e, endpoint);
+      return;
+    }
+    if (p instanceof Promise) p.then(next, (e: unknown) => refuse(res, e, endpoint));
+    else next(p);
+  };
+
   const app = Fastify({
     logger: false,
     // Our own raw handlers read MCP bodies; fastify never buffers them.
     bodyLimit: 1024,
     // Our own node:http server: header size is capped here (431), before any of our code runs.
     // The hottest route, POST /mcp, skips fastify's routing and request objects; it passes the
-    // same guard (and, later, the same authentication) as the routed path. Everything else,
+    // same guard and the same authentication as the routed path. Everything else,
     // including /mcp with a query string, is routed by fastify, which also lists every route.
     serverFactory: (handler) =>
       createServer({ maxHeaderSize: opts.maxHeaderBytes, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
         if (req.method === 'POST' && req.url === '/mcp') {
           if (!guard(core, req, res)) return;
-          handlePost(core, DEFAULT_ENDPOINT, ANONYMOUS, req, res).catch((e: unknown) => unhandled(core, res, e));
+          withPrincipal(req, res, DEFAULT_VIEW, (p) => {
+            handlePost(core, DEFAULT_ENDPOINT, p, req, res).catch((e: unknown) => unhandled(core, res, e));
+          });
           return;
         }
         handler(req, res);
@@ -58,14 +119,54 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
-  // DNS-rebinding guard on every route, before anything else (security-checklist C1).
+  const inventory: RouteInfo[] = [];
+  inventories.set(app, inventory);
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const isPublic = (r.config as { public?: boolean } | undefined)?.public === true;
+    for (const m of methods) if (m !== 'HEAD') inventory.push({ method: m, url: r.url, public: isPublic });
+  });
+
+  // DNS-rebinding guard on every route, before anything else (security-checklist C1); then
+  // credentials on every route that is not explicitly public (A1), before any body is read (A4).
   app.addHook('onRequest', (req, reply, done) => {
     if (!guard(core, req.raw, reply.raw)) {
       reply.hijack();
       return;
     }
-    done();
+    const as = opts.authServer();
+    const path = pathOf(req.raw.url);
+    if (as?.owns(path)) {
+      reply.hijack();
+      as.handle(req.raw, reply.raw).catch((e: unknown) => unhandled(core, reply.raw, e));
+      return;
+    }
+    if ((req.routeOptions.config as { public?: boolean } | undefined)?.public === true) return done();
+    const name = (req.params as { name?: string } | undefined)?.name;
+    const endpoint = name !== undefined && core.endpoint(name) ? name : DEFAULT_VIEW;
+    const admit = (p: Principal): void => {
+      principals.set(req.raw, p);
+      done();
+    };
+    const deny = (e: unknown): void => {
+      reply.hijack(); // the refusal is ours; the hook chain is never resumed
+      refuse(reply.raw, e, endpoint);
+    };
+    let p: Principal | Promise<Principal>;
+    try {
+      p = opts.auth.principalFor(req.raw, endpoint);
+    } catch (e) {
+      return deny(e);
+    }
+    if (p instanceof Promise) p.then(admit, deny);
+    else admit(p);
   });
+  const principalOf = (req: IncomingMessage): Principal => {
+    const p = principals.get(req);
+    // The hook always sets it before a non-public handler runs; anything else is a wiring bug.
+    if (!p) throw new GatewayError('ERR_UNAUTHENTICATED');
+    return p;
+  };
 
   const endpointOf = (req: FastifyRequest): Endpoint | undefined => core.endpoint((req.params as { name?: string }).name);
   const raw = (fn: (ep: Endpoint, req: IncomingMessage, res: ServerResponse, fr: FastifyRequest) => unknown) => (req: FastifyRequest, reply: FastifyReply) => {
@@ -76,25 +177,37 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
   };
 
   for (const prefix of ['', '/servers/:name']) {
-    app.post(`${prefix}/mcp`, raw((ep, req, res) => handlePost(core, ep, ANONYMOUS, req, res)));
-    app.get(`${prefix}/mcp`, raw((ep, req, res) => handleGet(core, ep, ANONYMOUS, req, res)));
-    app.delete(`${prefix}/mcp`, raw((ep, req, res) => handleDelete(core, ep, ANONYMOUS, req, res)));
-    app.get(`${prefix}/sse`, raw((ep, _req, res) => handleSseOpen(core, ep, ANONYMOUS, prefix === '' ? '/messages' : `/servers/${ep.name}/messages`, res)));
-    app.post(`${prefix}/messages`, raw((ep, req, res, fr) => handleSseMessage(core, ep, ANONYMOUS, req, res, (fr.query as { sessionId?: string }).sessionId)));
+    app.post(`${prefix}/mcp`, raw((ep, req, res) => handlePost(core, ep, principalOf(req), req, res)));
+    app.get(`${prefix}/mcp`, raw((ep, req, res) => handleGet(core, ep, principalOf(req), req, res)));
+    app.delete(`${prefix}/mcp`, raw((ep, req, res) => handleDelete(core, ep, principalOf(req), req, res)));
+    app.get(`${prefix}/sse`, raw((ep, req, res) => handleSseOpen(core, ep, principalOf(req), prefix === '' ? '/messages' : `/servers/${ep.name}/messages`, res)));
+    app.post(`${prefix}/messages`, raw((ep, req, res, fr) => handleSseMessage(core, ep, principalOf(req), req, res, (fr.query as { sessionId?: string }).sessionId)));
     for (const m of ['PUT', 'PATCH'] as const) {
       app.route({ method: m, url: `${prefix}/mcp`, handler: raw((_ep, _req, res) => sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'))) });
     }
   }
 
-  app.get('/healthz', (_req, reply) => {
+  // The explicit public list (A1): health, and the metadata a client needs to find out how to
+  // authenticate. Everything else needs credentials when `auth` is configured.
+  const open = { config: { public: true } };
+  app.get('/healthz', open, (_req, reply) => {
     reply.hijack();
     sendJson(reply.raw, 200, { status: 'ok' });
   });
-  app.get('/readyz', (_req, reply) => {
+  app.get('/readyz', open, (_req, reply) => {
     reply.hijack();
     const r = opts.readiness();
     sendJson(reply.raw, r.ready ? 200 : 503, r.body);
   });
+  const prm = (endpoint: string) => (_req: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack();
+    const doc = core.endpoint(endpoint === DEFAULT_VIEW ? undefined : endpoint) ? opts.prm(endpoint) : undefined;
+    if (!doc) return sendJson(reply.raw, 404, { error: 'not found' });
+    sendJson(reply.raw, 200, doc, { 'cache-control': 'max-age=300', 'access-control-allow-origin': '*' });
+  };
+  app.get('/.well-known/oauth-protected-resource', open, prm(DEFAULT_VIEW));
+  app.get('/.well-known/oauth-protected-resource/mcp', open, prm(DEFAULT_VIEW));
+  app.get('/.well-known/oauth-protected-resource/servers/:name/mcp', open, (req, reply) => prm((req.params as { name: string }).name)(req, reply));
   app.setNotFoundHandler((_req, reply) => {
     reply.hijack();
     sendJson(reply.raw, 404, { error: 'not found' });

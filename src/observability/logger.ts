@@ -19,8 +19,8 @@ const REDACT = [
 ];
 
 /** The root logger. PORTCULLIS_LOG_LEVEL overrides the configured level (tests set `silent`). */
-export function createLogger(level: string = 'info', destination?: NodeJS.WritableStream): Logger {
-  const effective = process.env.PORTCULLIS_LOG_LEVEL ?? level;
+export function createLogger(level: string = 'info', destination?: NodeJS.WritableStream, o: { envOverride?: boolean } = {}): Logger {
+  const effective = (o.envOverride === false ? undefined : process.env.PORTCULLIS_LOG_LEVEL) ?? level;
   const opts = { level: effective, base: { svc: 'portcullis' }, redact: { paths: REDACT, censor: '[redacted]' } };
   return destination ? pino(opts, destination as never) : pino(opts);
 }

@@ -24,7 +24,7 @@ export interface Runtime {
   readonly parking: ParkingLot;
 }
 
-/** The authenticated caller. Until the identity stage exists every caller is the local anonymous principal. */
+/** The authenticated caller, built by the front door from a bearer token, an API key, or (open mode) anonymous. */
 export interface Principal {
   subject: string;
   tenant: string;
@@ -32,6 +32,12 @@ export interface Principal {
   groups: readonly string[];
   clientId?: string;
   authMethod: 'anonymous' | 'oauth' | 'api-key';
+  /** Which trusted issuer vouched for it (its configured name), or 'api-key' / 'anonymous'. */
+  issuer?: string;
+  /** Granted scopes (OAuth); undefined means not scope-limited (anonymous, API keys). */
+  scopes?: readonly string[];
+  /** Virtual servers this credential is limited to; undefined or empty means no such limit. */
+  virtualServers?: readonly string[];
 }
 
 /** What the downstream client told us about itself (initialize, or the modern per-request _meta). */

@@ -58,7 +58,7 @@ export class SessionStore {
   get(id: string, endpoint: string, principal: Principal): LegacySession | undefined {
     const s = this.sessions.get(id);
     if (!s) return undefined;
-    if (s.endpoint !== endpoint || s.principal.subject !== principal.subject || s.principal.tenant !== principal.tenant) return undefined;
+    if (s.endpoint !== endpoint || !samePrincipal(s.principal, principal)) return undefined;
     const now = Date.now();
     if (now - s.lastSeen > this.limits.idleTtlMs && !s.isListening()) {
       this.remove(id, 'expired');
@@ -92,4 +92,9 @@ export class SessionStore {
     clearInterval(this.sweeper);
     for (const id of [...this.sessions.keys()]) this.remove(id, reason);
   }
+}
+
+/** The same caller: subject, tenant and the issuer that vouched for them (B7). */
+function samePrincipal(a: Principal, b: Principal): boolean {
+  return a.subject === b.subject && a.tenant === b.tenant && a.issuer === b.issuer && a.authMethod === b.authMethod;
 }

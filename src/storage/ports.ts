@@ -66,5 +66,89 @@ export interface UpstreamEventStore {
 export interface Store {
   eraVerdicts: EraVerdictStore;
   upstreamEvents: UpstreamEventStore;
+  apiKeys: ApiKeyStore;
+  users: UserStore;
+  secrets: SecretStore;
   close(): Promise<void>;
+}
+
+/** One API key record. The key itself is never stored: only a keyed hash of its secret part. */
+export interface ApiKeyRecord {
+  /** Public identifier, embedded in the key (`pcl_<id>_<secret>`); safe to log. */
+  id: string;
+  name: string;
+  tenant: string;
+  roles: string[];
+  /** Virtual servers the key may reach; empty means every endpoint its roles allow. */
+  virtualServers: string[];
+  /** HMAC-SHA256 of the secret part under the gateway's key-hash key, hex. */
+  hash: string;
+  createdAt: Date;
+  expiresAt?: Date;
+  revokedAt?: Date;
+  lastUsedAt?: Date;
+}
+
+/** API keys by id. Returned objects are copies. */
+export interface ApiKeyStore {
+  /** Inserts a new key; rejects (ERR_CONFLICT) when the id exists. */
+  create(k: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  /** Every key of a tenant (or of all tenants when omitted), ordered by createdAt then id (code unit order). */
+  list(tenant?: string): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked at `at`; resolves false when there is no such key. Revoking twice keeps the first time. */
+  revoke(id: string, at: Date): Promise<boolean>;
+  /** Records a use; never moves lastUsedAt backwards; an unknown id is a no-op. */
+  touch(id: string, at: Date): Promise<void>;
+}
+
+/** A local user of the built-in authorization server. */
+export interface UserRecord {
+  /** Unique, case-sensitive login name; also the principal's subject. */
+  username: string;
+  tenant: string;
+  roles: string[];
+  /** scrypt hash in PHC-like form `scrypt$N$r$p$salt$hash` (base64url parts). */
+  passwordHash: string;
+  createdAt: Date;
+  disabled: boolean;
+}
+
+/** Local users by username. Returned objects are copies. */
+export interface UserStore {
+  /** Inserts a user; rejects (ERR_CONFLICT) when the username exists. */
+  create(u: UserRecord): Promise<void>;
+  get(username: string): Promise<UserRecord | undefined>;
+  /** Every user ordered by username (UTF-16 code unit order). */
+  list(): Promise<UserRecord[]>;
+  /** Replaces every field but username and createdAt; resolves false when there is no such user. */
+  update(u: UserRecord): Promise<boolean>;
+  delete(username: string): Promise<boolean>;
+}
+
+/**
+ * One encrypted value in the gateway's secret store. The store never sees plaintext: the
+ * encryption layer (src/auth/secrets) seals values with AES-256-GCM before they arrive here.
+ */
+export interface SecretRecord {
+  /** Namespace + name, e.g. `secret/github-token` or `upstream-oauth/<upstream>/<principal>`. */
+  name: string;
+  /** Which encryption key sealed it, so keys can rotate. */
+  keyId: string;
+  /** base64url of iv || ciphertext || tag. */
+  sealed: string;
+  updatedAt: Date;
+}
+
+/** Encrypted secrets by name. Returned objects are copies. */
+export interface SecretStore {
+  /** Inserts or replaces the record with the same name. */
+  put(s: SecretRecord): Promise<void>;
+  get(name: string): Promise<SecretRecord | undefined>;
+  /**
+   * Records whose name starts with `prefix` (a literal, case-sensitive match: no wildcards; all
+   * when omitted or ''), ordered by name in UTF-16 code unit order.
+   */
+  list(prefix?: string): Promise<SecretRecord[]>;
+  delete(name: string): Promise<boolean>;
 }

@@ -12,7 +12,7 @@ import { headerParamMap } from '../mcp/mirrored-headers.js';
 import { GatewayError } from '../pipeline/errors.js';
 import type { CallOutcome, JsonRpcNotification } from '../mcp/jsonrpc.js';
 import { LinkSupervisor, type SupervisorState } from './supervisor.js';
-import { openLinkFor } from './open-link.js';
+import { openLinkFor, type LinkDeps } from './open-link.js';
 import type { UpstreamInfo, UpstreamLink } from './types.js';
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -57,6 +57,7 @@ export class UpstreamManager {
     private readonly store: Store,
     private readonly events: ManagerEvents,
     private readonly maxMessageBytes: number,
+    private readonly linkDeps?: LinkDeps,
   ) {
     this.control = this.newSupervisor('control');
     this.control.onStateChange((s, reason) => this.onControlState(s, reason));
@@ -130,7 +131,7 @@ export class UpstreamManager {
   }
 
   private async openLink(key: string): Promise<UpstreamLink> {
-    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes);
+    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps);
     if (key === 'control' && this.lists) {
       // A replacement control link (restart or max-lifetime recycle): re-read the catalogue and
       // move the listen stream onto it once the supervisor has adopted it.

@@ -9,10 +9,16 @@ import type { Store } from '../storage/ports.js';
 import { openStdioLink } from './stdio/link.js';
 import { openHttpLink, probeHttpEra, type HttpVerdict } from './http/probe.js';
 import type { UpstreamLink } from './types.js';
+import type { ResolveSecret } from '../auth/secrets/ref.js';
+import { credentialHeaders } from './http/credential-headers.js';
 
-const AUTH_CONTEXT = 'static';
+/** What opening a link needs beyond the upstream's own config. */
+export interface LinkDeps {
+  /** Resolves secret references of upstream credentials (available once identity has started). */
+  resolveSecret(): ResolveSecret | undefined;
+}
 
-export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number): Promise<UpstreamLink> {
+export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number, deps?: LinkDeps): Promise<UpstreamLink> {
   switch (cfg.kind) {
     case 'stdio':
       return openStdioLink(
@@ -31,10 +37,13 @@ export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Sto
       );
     case 'streamable-http':
     case 'sse': {
+      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log);
+      // Verdicts are cached per credential: another identity may see another era (or a 401).
+      const AUTH_CONTEXT = creds.authContext || 'static';
       const httpCfg = {
         name: cfg.name,
         url: cfg.url,
-        headers: { ...cfg.headers },
+        headers: creds.headers,
         maxMessageBytes: maxMessageBytes,
         timeouts: cfg.timeouts,
         logger: log,
@@ -53,6 +62,7 @@ export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Sto
       }
       try {
         const link = await openHttpLink(httpCfg, verdict);
+        creds.keepFresh(() => link.closed);
         if (cfg.kind === 'streamable-http' && cfg.era === 'auto') {
           await store.eraVerdicts
             .put({ upstream: cfg.name, authContext: AUTH_CONTEXT, transport: verdict.transport, era: verdict.era, protocolVersion: link.info.protocolVersion, probedAt: new Date() })

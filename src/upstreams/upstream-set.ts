@@ -7,6 +7,7 @@ import type { Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../storage/ports.js';
 import { UpstreamManager, type ManagerEvents } from './manager.js';
+import type { LinkDeps } from './open-link.js';
 
 export class UpstreamSet {
   private readonly managers = new Map<string, UpstreamManager>();
@@ -15,6 +16,7 @@ export class UpstreamSet {
     private readonly log: Logger,
     private readonly store: Store,
     private readonly events: ManagerEvents,
+    private readonly linkDeps?: LinkDeps,
   ) {}
 
   get(name: string): UpstreamManager | undefined {
@@ -38,7 +40,7 @@ export class UpstreamSet {
     }
     for (const [name, cfg] of wanted) {
       if (this.managers.has(name)) continue;
-      const m = new UpstreamManager(cfg, this.log, this.store, this.events, snap.gateway.limits.maxUpstreamMessageBytes);
+      const m = new UpstreamManager(cfg, this.log, this.store, this.events, snap.gateway.limits.maxUpstreamMessageBytes, this.linkDeps);
       this.managers.set(name, m);
       m.start();
     }

@@ -1,12 +1,15 @@
-/** Both storage contracts against the embedded SQLite backend, each test in a fresh temp dir. */
+/** Every storage contract against the embedded SQLite backend, each test in a fresh temp dir. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/ports.js';
+import { apiKeyContract } from './api-keys.contract.js';
 import { eraVerdictContract } from './era-verdicts.contract.js';
 import type { StoreFactory } from './harness.js';
+import { secretContract } from './secrets.contract.js';
 import { upstreamEventContract } from './upstream-events.contract.js';
+import { userContract } from './users.contract.js';
 
 const factory: StoreFactory = async () => {
   const root = await mkdtemp(join(tmpdir(), 'portcullis-contract-'));
@@ -30,3 +33,6 @@ const factory: StoreFactory = async () => {
 
 eraVerdictContract('sqlite', factory);
 upstreamEventContract('sqlite', factory);
+apiKeyContract('sqlite', factory);
+userContract('sqlite', factory);
+secretContract('sqlite', factory);

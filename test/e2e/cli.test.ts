@@ -69,7 +69,7 @@ test('config check: an invalid file exits 1 with one line per issue on stderr', 
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
   assert.deepEqual(r.stderr.trimEnd().split('\n'), [
-    'upstreams[1].timeouts.total: duration like 500ms, 30s, 5m or 1h (line 8)',
+    'upstreams[1].timeouts.total: duration like 500ms, 30s, 5m, 1h or 30d (line 8)',
     'upstreams[2].command: required (line 9)',
   ]);
 });

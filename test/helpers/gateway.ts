@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadConfigText } from '../../src/config/load.js';
 import { SnapshotHolder } from '../../src/config/holder.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { openStore } from '../../src/storage/index.js';
+import { openStore, type Store } from '../../src/storage/index.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
 
 export interface TestGateway {
@@ -16,6 +16,8 @@ export interface TestGateway {
   mcp: string;
   gateway: Gateway;
   holder: SnapshotHolder;
+  /** The gateway's (memory) store, e.g. to add users or API keys. */
+  store: Store;
   dir: string;
   /** Applies new YAML as a hot reload would. */
   reload(yaml: string): void;
@@ -23,13 +25,19 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = process.env): Promise<TestGateway> {
+export interface StartOptions {
+  /** Receives the gateway's JSON log at `logLevel` (default: no log at all). */
+  logTo?: NodeJS.WritableStream;
+  logLevel?: string;
+}
+
+export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = process.env, opts: StartOptions = {}): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-gw-'));
   const path = join(dir, 'portcullis.yaml');
   writeFileSync(path, yaml);
   const snap = loadConfigText(yaml, { path, env: { ...env, PORTCULLIS_PORT: '0' } });
   const holder = new SnapshotHolder(snap);
-  const log = createLogger('silent');
+  const log = opts.logTo ? createLogger(opts.logLevel ?? 'trace', opts.logTo, { envOverride: false }) : createLogger('silent');
   const store = await openStore({ kind: 'memory', dataDir: dir });
   const gateway = createGateway(holder, log, store);
   const url = await gateway.listen();
@@ -39,6 +47,7 @@ export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = proces
     mcp: `${url}/mcp`,
     gateway,
     holder,
+    store,
     dir,
     reload(next: string) {
       writeFileSync(path, next);

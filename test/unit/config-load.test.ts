@@ -66,13 +66,13 @@ test('wrong type, unknown key and bad duration each carry their own line', () =>
     '    idleTimeout: 5 min', // 9
     '    colour: blue', //       10
     '    timeouts:', //          11
-    '      total: 1d', //        12
+    '      total: 1w', //        12
   );
   assert.deepEqual(issuesOf(text), [
     'gateway.port: expected number, got string (line 2)',
     'gateway.limits.maxBodyBytes: size like 512kb or 1mb (line 4)',
-    'upstreams[0].timeouts.total: duration like 500ms, 30s, 5m or 1h (line 12)',
-    'upstreams[0].idleTimeout: duration like 500ms, 30s, 5m or 1h (line 9)',
+    'upstreams[0].timeouts.total: duration like 500ms, 30s, 5m, 1h or 30d (line 12)',
+    'upstreams[0].idleTimeout: duration like 500ms, 30s, 5m, 1h or 30d (line 9)',
     'upstreams[0].colour: unknown key (line 10)',
   ]);
 });

@@ -10,10 +10,11 @@ test('parseDuration reads numbers and unit strings as milliseconds', () => {
   assert.equal(parseDuration('30s'), 30_000);
   assert.equal(parseDuration('5m'), 300_000);
   assert.equal(parseDuration('1h'), 3_600_000);
+  assert.equal(parseDuration('30d'), 30 * 86_400_000);
 });
 
 test('parseDuration rejects anything else', () => {
-  for (const bad of ['5 min', '1d', '-1s', '', 's', '1.5s', '1234567890s']) {
+  for (const bad of ['5 min', '1w', '-1s', '', 's', '1.5s', '1234567890s']) {
     assert.throws(() => parseDuration(bad), RangeError, bad);
   }
   assert.throws(() => parseDuration(-1), RangeError);

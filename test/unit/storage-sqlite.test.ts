@@ -73,21 +73,23 @@ describe('sqlite store files and pragmas', () => {
 });
 
 describe('sqlite migrations', () => {
-  it('records 001_initial once in kysely_migration, however often the store is opened', async () => {
+  it('records each migration once in kysely_migration, however often the store is opened', async () => {
     const dataDir = await tempRoot();
     for (let i = 0; i < 3; i++) await (await openStore({ kind: 'sqlite', dataDir })).close();
-    assert.deepEqual(migrationNames(join(dataDir, SQLITE_FILE)), ['001_initial']);
+    assert.deepEqual(migrationNames(join(dataDir, SQLITE_FILE)), ['001_initial', '002_identity']);
   });
 
-  it('migrateToLatest applies 001_initial first, nothing the second time, and down undoes it', async () => {
+  it('migrateToLatest applies every migration in order, nothing the second time, and down undoes them one by one', async () => {
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
     try {
-      assert.deepEqual(await migrateToLatest(db, 'sqlite'), ['001_initial']);
+      assert.deepEqual(await migrateToLatest(db, 'sqlite'), ['001_initial', '002_identity']);
       assert.deepEqual(await migrateToLatest(db, 'sqlite'), []);
       const tables = async () => (await db.introspection.getTables()).map((t) => t.name).sort();
+      assert.deepEqual(await tables(), ['api_keys', 'era_verdicts', 'secrets', 'upstream_events', 'users']);
+      const migrator = new Migrator({ db, provider: createMigrationProvider('sqlite') });
+      assert.equal((await migrator.migrateDown()).error, undefined);
       assert.deepEqual(await tables(), ['era_verdicts', 'upstream_events']);
-      const down = await new Migrator({ db, provider: createMigrationProvider('sqlite') }).migrateDown();
-      assert.equal(down.error, undefined);
+      assert.equal((await migrator.migrateDown()).error, undefined);
       assert.deepEqual(await tables(), []);
     } finally {
       await db.destroy();

@@ -7,6 +7,7 @@ import { ALL_VERSIONS, META } from '../../mcp/eras.js';
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import { openCursor, sealCursor } from '../../mcp/cursor.js';
 import type { CallContext } from '../context.js';
+import { toolAllowed, toolsRestricted } from '../../auth/scope-tools.js';
 import { GatewayError } from '../errors.js';
 import type { LocalMethod } from '../../stages/route/route.js';
 import { GATEWAY_INFO, serverCapabilities } from './server-info.js';
@@ -34,8 +35,14 @@ export async function answerLocally(ctx: CallContext, method: LocalMethod): Prom
           ...LIST_CACHE,
         },
       };
-    case 'tools/list':
-      return page(ctx, 'tools', ctx.view.tools.map((t) => t.def));
+    case 'tools/list': {
+      const scopes = ctx.snapshot.auth.scopes;
+      // A token limited to tool groups sees only those tools (auth.scopes[].tools).
+      const tools = toolsRestricted(ctx.principal, scopes, ctx.view.name)
+        ? ctx.view.tools.filter((t) => toolAllowed(ctx.principal, scopes, ctx.view.name, t.exposed))
+        : ctx.view.tools;
+      return page(ctx, 'tools', tools.map((t) => t.def));
+    }
     case 'prompts/list':
       return page(ctx, 'prompts', ctx.view.prompts.map((p) => p.def));
     case 'resources/list':

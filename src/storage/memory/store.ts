@@ -1,8 +1,11 @@
 /** The memory backend: for tests and for `storage: memory`, where nothing must outlive the process. */
 import type { Store } from '../ports.js';
 import { Lifecycle } from '../values.js';
+import { MemoryApiKeyStore } from './api-keys.js';
 import { MemoryEraVerdictStore } from './era-verdicts.js';
+import { MemorySecretStore } from './secrets.js';
 import { MemoryUpstreamEventStore } from './upstream-events.js';
+import { MemoryUserStore } from './users.js';
 
 /** Opens a fresh, empty in-memory Store. */
 export function openMemoryStore(): Store {
@@ -10,6 +13,9 @@ export function openMemoryStore(): Store {
   return {
     eraVerdicts: new MemoryEraVerdictStore(life),
     upstreamEvents: new MemoryUpstreamEventStore(life),
+    apiKeys: new MemoryApiKeyStore(life),
+    users: new MemoryUserStore(life),
+    secrets: new MemorySecretStore(life),
     async close() {
       life.markClosed();
     },

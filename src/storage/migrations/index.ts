@@ -6,6 +6,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { GatewayError } from '../../pipeline/errors.js';
 import { initial } from './001_initial.js';
+import { identity } from './002_identity.js';
 
 /** SQL dialects the migrations know how to target. */
 export type SqlDialectName = 'sqlite' | 'postgres';
@@ -14,6 +15,7 @@ export type SqlDialectName = 'sqlite' | 'postgres';
 export function migrationsFor(dialect: SqlDialectName): Record<string, Migration> {
   return {
     '001_initial': initial(dialect),
+    '002_identity': identity(dialect),
   };
 }
 

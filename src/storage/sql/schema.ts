@@ -1,6 +1,7 @@
 /**
  * Table shapes shared by every SQL backend (SQLite now, PostgreSQL later). Dates are fixed-width
  * UTC ISO strings in `text` columns: portable, millisecond-exact, and ordered correctly as text.
+ * String arrays are JSON text, and booleans are integers 0/1, for the same portability.
  */
 import type { Generated } from 'kysely';
 
@@ -22,8 +23,44 @@ export interface UpstreamEventsTable {
   reason: string | null;
 }
 
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  tenant: string;
+  /** JSON array of strings. */
+  roles: string;
+  /** JSON array of strings. */
+  virtual_servers: string;
+  hash: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface UsersTable {
+  username: string;
+  tenant: string;
+  /** JSON array of strings. */
+  roles: string;
+  password_hash: string;
+  created_at: string;
+  /** 0 or 1. */
+  disabled: number;
+}
+
+export interface SecretsTable {
+  name: string;
+  key_id: string;
+  sealed: string;
+  updated_at: string;
+}
+
 /** The database as Kysely sees it. */
 export interface StorageDb {
   era_verdicts: EraVerdictsTable;
   upstream_events: UpstreamEventsTable;
+  api_keys: ApiKeysTable;
+  users: UsersTable;
+  secrets: SecretsTable;
 }

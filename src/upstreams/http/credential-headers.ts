@@ -1,0 +1,57 @@
+/**
+ * The gateway's own credentials toward an HTTP upstream (src/auth/upstream), kept current in the
+ * link's header set. The link reads its static headers on every request, so refreshing the
+ * object in place is enough: a client-credentials token is replaced before it expires, and a
+ * rotated secret file is picked up, without reopening the link. Never the client's credentials.
+ */
+import type { Logger } from '../../observability/logger.js';
+import type { UpstreamAuth } from '../../auth/upstream/config.js';
+import type { ResolveSecret } from '../../auth/secrets/ref.js';
+import { createUpstreamCredentials } from '../../auth/upstream/credentials.js';
+import { GatewayError } from '../../pipeline/errors.js';
+
+/** Below the 30 s expiry margin of cached tokens, so a refresh always lands before expiry. */
+const REFRESH_MS = 15_000;
+/** The gateway's own credentials are the same for every principal. */
+const GATEWAY_CONTEXT = { principalKey: '' };
+
+export interface CredentialHeaders {
+  /** Static headers plus the current credential headers; mutated in place on refresh. */
+  readonly headers: Record<string, string>;
+  /** Non-secret description for the era-verdict cache key ('' when none). */
+  readonly authContext: string;
+  /** Refreshes until `isClosed()` turns true. */
+  keepFresh(isClosed: () => boolean): void;
+}
+
+export async function credentialHeaders(
+  upstream: string,
+  staticHeaders: Readonly<Record<string, string>>,
+  auth: UpstreamAuth | undefined,
+  resolveSecret: ResolveSecret | undefined,
+  log: Logger,
+): Promise<CredentialHeaders> {
+  const headers: Record<string, string> = { ...staticHeaders };
+  if (!auth) return { headers, authContext: '', keepFresh: () => undefined };
+  if (auth.type === 'token-exchange') {
+    // Exchanging needs the caller's token per request; links are shared, so this is refused at compile time.
+    throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: token-exchange is not available on links yet`);
+  }
+  if (!resolveSecret) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: the secret layer is not started`);
+  const creds = createUpstreamCredentials(auth, { resolveSecret, logger: log });
+  Object.assign(headers, await creds.headers(GATEWAY_CONTEXT));
+  return {
+    headers,
+    authContext: creds.authContext,
+    keepFresh(isClosed) {
+      const timer = setInterval(() => {
+        if (isClosed()) return clearInterval(timer);
+        creds.headers(GATEWAY_CONTEXT).then(
+          (h) => Object.assign(headers, h),
+          (e: unknown) => log.warn({ upstream, err: (e as Error).message }, 'upstream.credentials_refresh_failed'),
+        );
+      }, REFRESH_MS);
+      timer.unref();
+    },
+  };
+}
