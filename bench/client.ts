@@ -23,7 +23,12 @@ export interface Op {
   check(text: string, id: number, full: boolean): string | undefined;
 }
 
-const baseHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const baseHeaders: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** Adds `Authorization` to every request made after this call (bench `--auth`). */
+export function setAuthorization(value: string): void {
+  baseHeaders.authorization = value;
+}
 
 function initializeBody(id: number): string {
   return JSON.stringify({

@@ -7,7 +7,8 @@
  * default 8), --dist (run the built gateway, bin/portcullis.js, instead of the sources via tsx),
  * --cpu-prof (write a V8 CPU profile of gateway A to .bench-out/prof/), --only a,b (run only the
  * named workloads: call1k, call100k, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
- * node option for gateway A, repeatable, e.g. --gw-arg --max-old-space-size=256).
+ * node option for gateway A, repeatable, e.g. --gw-arg --max-old-space-size=256), --auth (gateway A
+ * requires a bearer JWT, see bench/auth.ts).
  *
  * Exit status: 0 when the harness worked (targets are informational: MISS still exits 0);
  * 1 when the harness failed, e.g. a wrong or failed response.
@@ -18,7 +19,8 @@ import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'undici';
-import { callOp, closeConns, closedLoop, initSession, listOp, openConns, openGetStream, pacedLoop, pingOp, type LoopResult, type Op } from './client.js';
+import { startBenchAuth, type BenchAuth } from './auth.js';
+import { callOp, setAuthorization, closeConns, closedLoop, initSession, listOp, openConns, openGetStream, pacedLoop, pingOp, type LoopResult, type Op } from './client.js';
 import { cpuMicros, deadProcesses, killAllNow, rssKiB, spawnNode, stopAll, type Proc } from './procs.js';
 import { StdioDriver } from './stdio-direct.js';
 import { summarise, type Summary } from './stats.js';
@@ -33,6 +35,7 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const useDist = argv.includes('--dist');
 const cpuProf = argv.includes('--cpu-prof');
+const withAuth = argv.includes('--auth');
 const secondsArg = argv.indexOf('--seconds');
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? new Set(String(argv[onlyArg + 1] ?? '').split(',')) : undefined;
@@ -64,10 +67,10 @@ async function startHttpUpstream(name: string, tools: number): Promise<{ proc: P
 }
 
 /** Writes a config and starts a gateway process; resolves once every upstream is healthy. */
-async function startGateway(label: string, tmp: string, upstreams: Record<string, unknown>[], extraNodeArgs: string[] = []): Promise<{ proc: Proc; url: string }> {
+async function startGateway(label: string, tmp: string, upstreams: Record<string, unknown>[], extraNodeArgs: string[] = [], auth?: Record<string, unknown>): Promise<{ proc: Proc; url: string }> {
   const cfgPath = join(tmp, `${label}.yaml`);
   // JSON is YAML: no serializer needed.
-  const config = { gateway: { host: '127.0.0.1', port: 0, storage: 'memory', dataDir: join(tmp, `${label}-data`) }, log: { level: 'info' }, upstreams };
+  const config = { gateway: { host: '127.0.0.1', port: 0, storage: 'memory', dataDir: join(tmp, `${label}-data`) }, log: { level: 'info' }, upstreams, ...(auth ? { auth } : {}) };
   writeFileSync(cfgPath, JSON.stringify(config, null, 2));
   const entry = useDist ? [join(ROOT, 'bin', 'portcullis.js')] : ['--import', TSX, join(ROOT, 'src', 'cli', 'index.ts')];
   const env: NodeJS.ProcessEnv = { ...process.env, PORTCULLIS_LOG_LEVEL: 'info' };
@@ -250,17 +253,23 @@ async function main(): Promise<number> {
   let idle: Report['idleSessions'] | undefined;
   let gatewayASessions: number | undefined;
   let failure: string | undefined;
+  let benchAuth: BenchAuth | undefined;
   try {
     process.stderr.write('starting upstreams and gateway A ...\n');
     const ups = await Promise.all([1, 2, 3, 4, 5].map((i) => startHttpUpstream(`u${i}`, 20)));
     const direct100 = await startHttpUpstream('direct100', 100);
     const profDir = join(ROOT, '.bench-out', 'prof');
     if (cpuProf) mkdirSync(profDir, { recursive: true });
+    if (withAuth) {
+      benchAuth = await startBenchAuth();
+      setAuthorization(benchAuth.header);
+    }
     const gwA = await startGateway(
       'A',
       tmp,
       ups.map((u, i) => ({ name: `u${i + 1}`, kind: 'streamable-http', url: u.url })),
       [...gwArgs, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])],
+      benchAuth?.config,
     );
     const u1 = ups[0]!;
     const u1Origin = new URL(u1.url).origin;
@@ -321,11 +330,12 @@ async function main(): Promise<number> {
   } finally {
     process.stderr.write('stopping processes ...\n');
     await stopAll(cpuProf ? 15_000 : 3000);
+    await benchAuth?.close();
     removeTmp();
   }
 
   const report = buildReport(started, workloads, idle, failure);
-  report.gatewayA = { sessionsAfterHttpWorkloads: gatewayASessions ?? null, gatewayArgs: gwArgs };
+  report.gatewayA = { sessionsAfterHttpWorkloads: gatewayASessions ?? null, gatewayArgs: withAuth ? [...gwArgs, '(--auth: bearer JWT required)'] : gwArgs };
   printReport(report);
   mkdirSync(join(ROOT, '.bench-out'), { recursive: true });
   writeFileSync(join(ROOT, '.bench-out', 'latest.json'), JSON.stringify(report, null, 2) + '\n');

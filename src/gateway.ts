@@ -53,7 +53,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
         if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg);
       },
     },
-    { resolveSecret: () => identity.secrets()?.resolveSecret },
+    { resolveSecret: () => identity.secrets()?.resolveSecret, oauthFor: (name) => identity.oauthFor(name) },
   );
   const catalog = new CatalogService(holder, () => upstreams, log);
   const sessions = new SessionStore(limitsOf(holder), (s, reason) => {
@@ -110,6 +110,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     metadataUrl: (endpoint) => identity.metadataUrl(endpoint),
     prm: (endpoint) => identity.prm(endpoint),
     authServer: () => identity.authServer(),
+    adminKeys: identity.adminKeys,
   });
 
   // SSE comments keep idle GET and listen streams alive through proxies; one timer for all.

@@ -30,7 +30,8 @@ export const ApiKeysConfig = z
     enabled: z.boolean().default(true).describe('Accept API keys (`Authorization: Bearer pcl_…` or `X-API-Key`) created with `portcullis keys create`.'),
     hashKey: SecretRef.optional().describe('Key for the keyed hash of stored API keys (≥ 32 bytes). Default: generated once into `<dataDir>/api-key-hash.key`.'),
   })
-  .strict();
+  .strict()
+  .describe('API keys for agents, CI jobs and service accounts (`portcullis keys`, or the admin API).');
 
 export const AuthSettings = z
   .object({
@@ -46,6 +47,10 @@ export const AuthSettings = z
     issuers: TrustedIssuers.default([]),
     authorizationServer: AuthorizationServerConfig.prefault({}),
     apiKeys: ApiKeysConfig.prefault({}),
+    adminRoles: z
+      .array(z.string().min(1).max(128))
+      .default(['admin'])
+      .describe('Principals with one of these roles may use the admin API (`/admin/api/…`) for their own tenant.'),
   })
   .strict();
 

@@ -4,7 +4,11 @@
  * the built-in authorization server itself. Built once the listener is bound, because the
  * canonical resource URIs and the built-in issuer contain the bound port.
  */
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { SnapshotHolder } from '../config/holder.js';
+import { createPrivateFile } from '../storage/private-file.js';
 import type { Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../pipeline/context.js';
@@ -16,18 +20,23 @@ import { canonicalBase, metadataUrl, resourceUri } from './resource/resources.js
 import { protectedResourceMetadata } from './resource/prm.js';
 import { setupSecrets, type SecretsSetup } from './secrets/setup.js';
 import { TokenVerifier } from './tokens/verifier.js';
-import { verifyApiKey } from './keys/api-key.js';
+import { createApiKey, verifyApiKey } from './keys/api-key.js';
+import type { AdminKeys } from '../http/admin/keys.js';
 import { loadKeyHashKey } from './keys/hash-key.js';
 import { createAuthorizationServer, type AuthorizationServer } from './server/provider.js';
 import { TrustedIssuer, type TrustedIssuerConfig } from './tokens/config.js';
+import { UpstreamOAuth } from './upstream-oauth/client.js';
 
 export interface Identity {
   readonly authenticator: Authenticator;
+  readonly adminKeys: AdminKeys;
   metadataUrl(endpoint: string): string;
   prm(endpoint: string): Record<string, unknown> | undefined;
   authServer(): MountedAuthServer | undefined;
   /** The secret layer (resolver for upstream credentials), once started. */
   secrets(): SecretsSetup | undefined;
+  /** The OAuth client of an upstream with `auth: {type: oauth}`. */
+  oauthFor(upstream: string): UpstreamOAuth | undefined;
   /** Builds everything that needs the bound URL; call once after listen. */
   start(boundUrl: string): Promise<void>;
   close(): Promise<void>;
@@ -43,6 +52,37 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
   let hashKey: Buffer | undefined;
   let as: AuthorizationServer | undefined;
   let issuers: string[] = [];
+  let oauthClients = new Map<string, UpstreamOAuth>();
+
+  /** One OAuth client per upstream with `auth: {type: oauth}`; they read tokens an operator stored. */
+  const buildOAuthClients = async (s: Snapshot): Promise<void> => {
+    if (!secrets) return;
+    const next = new Map<string, UpstreamOAuth>();
+    for (const u of s.upstreams) {
+      if (u.kind === 'stdio' || u.auth?.type !== 'oauth') continue;
+      const a = u.auth;
+      const clientSecret = a.clientSecret ? await secrets.resolveSecret(a.clientSecret) : undefined;
+      next.set(
+        u.name,
+        new UpstreamOAuth({
+          upstream: u.name,
+          serverUrl: u.url,
+          redirectUri: `${base}/oauth/upstream/callback`,
+          secrets: secrets.secrets,
+          clientName: a.clientName,
+          allowPrivateNetwork: a.allowPrivateNetwork,
+          logger: log,
+          ...(a.scope ? { scope: a.scope } : {}),
+          ...(a.clientId ? { clientId: a.clientId } : {}),
+          ...(clientSecret ? { clientSecret } : {}),
+          ...(a.clientMetadataUrl ? { clientMetadataUrl: a.clientMetadataUrl } : {}),
+        }),
+      );
+    }
+    const old = oauthClients;
+    oauthClients = next;
+    for (const c of old.values()) await c.close();
+  };
 
   const endpoints = (s: Snapshot): string[] => [DEFAULT_VIEW, ...s.virtualServers.map((v) => v.name)];
 
@@ -95,8 +135,25 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
     issuers = list.map((i) => i.issuer);
   };
 
+  const adminKeys: AdminKeys = {
+    enabled: () => holder.current.auth.mode === 'required' && hashKey !== undefined,
+    isAdmin: (p) => p.authMethod !== 'anonymous' && (holder.current.auth.settings?.adminRoles ?? []).some((r) => p.roles.includes(r)),
+    async create(p, opts) {
+      if (!hashKey) throw new Error('API keys not started');
+      return createApiKey(store.apiKeys, hashKey, { ...opts, tenant: p.tenant });
+    },
+    list: (tenant) => store.apiKeys.list(tenant),
+    async revoke(tenant, id) {
+      const k = await store.apiKeys.get(id);
+      // Another tenant's key is "not found", not "forbidden": its existence is not disclosed.
+      if (!k || k.tenant !== tenant) return false;
+      return store.apiKeys.revoke(id, new Date());
+    },
+  };
+
   return {
     authenticator,
+    adminKeys,
     metadataUrl: (endpoint) => metadataUrl(base || 'http://127.0.0.1', endpoint),
     prm(endpoint) {
       const s = holder.current;
@@ -110,6 +167,7 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
     },
     authServer: () => as,
     secrets: () => secrets,
+    oauthFor: (upstream) => oauthClients.get(upstream),
     async start(boundUrl) {
       const s = holder.current;
       const settings = s.auth.settings;
@@ -121,6 +179,10 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
         configDir: s.configDir,
         config: s.config.secretStore,
         logger: log,
+      });
+      await buildOAuthClients(s);
+      holder.onSwap((next) => {
+        buildOAuthClients(next).catch((e: unknown) => log.error({ err: (e as Error).message }, 'upstream_oauth.rebuild_failed'));
       });
       if (!settings) return;
       if (settings.apiKeys.enabled) {
@@ -141,6 +203,10 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
           dataDir: s.gateway.dataDir,
           storage: s.gateway.storage,
           logger: log,
+          resolveSecret: secrets.resolveSecret,
+          oauthState: store.oauthState,
+          // Stable across restarts, so a browser's sign-in session outlives a gateway restart.
+          cookieKeys: [await cookieKey(s.gateway.dataDir, s.gateway.storage)],
         });
       }
       buildVerifier(s);
@@ -152,9 +218,20 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
       });
     },
     async close() {
+      for (const c of oauthClients.values()) await c.close();
       await as?.close();
     },
   };
+}
+
+/** The key signing the authorization server's cookies: `<dataDir>/as-cookie.key`, or per process in memory mode. */
+async function cookieKey(dataDir: string, storage: 'sqlite' | 'memory'): Promise<string> {
+  if (storage === 'memory') return randomBytes(32).toString('base64url');
+  const path = join(dataDir, 'as-cookie.key');
+  await createPrivateFile(path, `${randomBytes(32).toString('base64url')}\n`);
+  const key = (await readFile(path, 'utf8')).trim();
+  if (key.length < 32) throw new Error(`${path}: too short to sign cookies; remove it to generate a new one`);
+  return key;
 }
 
 /** The built-in authorization server as a trusted issuer: RFC 9068 tokens with tenant and roles claims. */

@@ -11,6 +11,7 @@ import { registerStart } from './start.js';
 import { keysCommand } from './keys.js';
 import { usersCommand } from './users.js';
 import { secretsCommand } from './secrets.js';
+import { upstreamsCommand } from './upstreams.js';
 
 /** The package version; package.json sits two levels up from both src/cli and dist/cli. */
 function packageVersion(): string {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(usersCommand());
   program.addCommand(secretsCommand());
+  program.addCommand(upstreamsCommand());
   return program;
 }
 

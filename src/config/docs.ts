@@ -88,7 +88,7 @@ export function generateMarkdown(): string {
     '`upstreams[2].command: required (line 14)`. The machine-readable form of this reference is',
     '[config.schema.json](config.schema.json).',
     '',
-    '- **Durations** are milliseconds as a number, or a string such as `500ms`, `30s`, `5m`, `1h`.',
+    '- **Durations** are milliseconds as a number, or a string such as `500ms`, `30s`, `5m`, `1h`, `30d`.',
     '- **Sizes** are bytes as a number, or a string such as `512kb`, `1mb` (1kb = 1024 bytes).',
     '- **Environment variables**: `${NAME}` in any string value is replaced by the variable',
     '  (`${NAME:-fallback}` when it may be unset or empty; `$${...}` for a literal `${...}`). An',
@@ -114,9 +114,41 @@ export function generateMarkdown(): string {
     out.push('');
   };
 
+  /** Unions already documented, by their JSON Schema, so a repeat points at the first. */
+  const documented = new Map<string, string>();
+  /** Sections for every list of objects and every `type` union below `node`, recursively. */
+  const nested = (node: JsonSchema, path: string): void => {
+    for (const [sub, p] of Object.entries(node.properties ?? {})) {
+      const at = `${path}.${sub}`;
+      if (p.type === 'object' && p.properties) nested(p, at);
+      else if (p.type === 'array' && p.items?.type === 'object') {
+        section(`\`${at}[]\``, p.description, rowsOf(p.items, ''), '###');
+        nested(p.items, `${at}[]`);
+      } else if (typedVariants(p)) {
+        const signature = JSON.stringify(typedVariants(p));
+        const first = documented.get(signature);
+        if (first !== undefined) {
+          out.push(`\`${at}\`: the same variants as \`${first}\` above.`, '');
+          continue;
+        }
+        documented.set(signature, at);
+        for (const v of typedVariants(p) ?? []) section(`\`${at}\` with \`type: ${String(v.properties?.type?.const)}\``, v.description, rowsOf(v, ''), '###');
+      }
+    }
+  };
+
   for (const [key, node] of Object.entries(props)) {
     if (node.type === 'object' && node.properties) {
       section(`\`${key}\``, node.description, rowsOf(node, ''));
+      nested(node, key);
+    } else if (node.anyOf) {
+      // A section that is a literal or an object (e.g. `auth: none` or `auth: {...}`).
+      const literals = node.anyOf.filter((a) => a.const !== undefined).map((a) => `\`${JSON.stringify(a.const)}\``);
+      const obj = node.anyOf.find((a) => a.type === 'object' && a.properties);
+      if (!obj) continue;
+      const intro = [node.description, literals.length ? `It may also be ${literals.join(' or ')}.` : ''].filter(Boolean).join(' ');
+      section(`\`${key}\``, intro, rowsOf(obj, ''));
+      nested(obj, key);
     } else if (node.type === 'array' && node.items) {
       const variants = node.items.oneOf ?? node.items.anyOf;
       if (variants) {
@@ -124,14 +156,11 @@ export function generateMarkdown(): string {
         for (const v of variants) {
           const kind = String(v.properties?.kind?.const ?? '?');
           section(`\`kind: ${kind}\``, undefined, rowsOf(v, ''), '###');
+          nested(v, `${key}[kind=${kind}]`);
         }
       } else {
         section(`\`${key}[]\``, node.description, rowsOf(node.items, ''));
-        for (const [sub, subNode] of Object.entries(node.items.properties ?? {})) {
-          if (subNode.type === 'array' && subNode.items?.type === 'object') {
-            section(`\`${key}[].${sub}[]\``, subNode.description, rowsOf(subNode.items, ''));
-          }
-        }
+        nested(node.items, `${key}[]`);
       }
     }
   }
@@ -156,9 +185,21 @@ function rowsOf(node: JsonSchema, prefix: string): Row[] {
   return rows;
 }
 
+/** The variants of a union of objects told apart by a `type` constant (e.g. upstream `auth`). */
+function typedVariants(p: JsonSchema): JsonSchema[] | undefined {
+  const vs = p.anyOf ?? p.oneOf;
+  if (!vs || vs.length === 0) return undefined;
+  return vs.every((v) => v.type === 'object' && v.properties?.type?.const !== undefined) ? vs : undefined;
+}
+
 function typeOf(p: JsonSchema): string {
   if (p.const !== undefined) return `\`${JSON.stringify(p.const)}\``;
+  const typed = typedVariants(p);
+  if (typed) return `object, \`type\` one of ${typed.map((v) => `\`${String(v.properties?.type?.const)}\``).join(', ')} (see below)`;
   if (p.enum) return p.enum.map((e) => `\`${JSON.stringify(e)}\``).join(' \\| ');
+  if (p.anyOf?.every((a) => a.type === 'object' && Object.keys(a.properties ?? {}).length === 1 && /^(env|file|secret)$/.test(Object.keys(a.properties ?? {})[0] ?? ''))) {
+    return `secret reference (${p.anyOf.map((a) => `\`{${Object.keys(a.properties ?? {})[0]}: …}\``).join(' \\| ')})`;
+  }
   if (p.anyOf) {
     const pattern = p.anyOf.find((a) => a.pattern)?.pattern ?? '';
     if (pattern.includes('(ms|s|m|h|d)')) return 'duration';

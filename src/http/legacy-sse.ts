@@ -101,7 +101,8 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     runtime: core.runtime,
     setLogLevel: (l) => (session.logLevel = l),
     subscriptions: session.subscriptions,
-    principal: session.principal,
+    // The caller of this request (the same subject as the session's creator, with this token's scopes).
+    principal,
   };
   const id = msg.id;
   void core.track(

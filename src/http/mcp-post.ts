@@ -90,7 +90,7 @@ export async function handlePost(core: GatewayCore, endpoint: Endpoint, principa
     if (pv !== undefined && !isLegacyVersion(pv)) {
       return sendError(res, new GatewayError('ERR_BAD_PROTOCOL_VERSION_HEADER', `Unsupported MCP-Protocol-Version: ${pv.slice(0, 32)}`), isRequest(msg) ? msg.id : null);
     }
-    return legacyMessage(core, endpoint, session, msg, req, res);
+    return legacyMessage(core, endpoint, session, principal, msg, req, res);
   }
   if (modern) return modernMessage(core, endpoint, principal, msg, meta, req, res);
   return sendError(res, new GatewayError('ERR_SESSION_REQUIRED'), isRequest(msg) ? msg.id : null);
@@ -115,7 +115,7 @@ function initializeSession(core: GatewayCore, endpoint: Endpoint, principal: Pri
   sendJson(res, 200, success(msg.id, result), { 'mcp-session-id': session.id });
 }
 
-function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySession, msg: JsonRpcMessage, req: IncomingMessage, res: ServerResponse): void {
+function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySession, principal: Principal, msg: JsonRpcMessage, req: IncomingMessage, res: ServerResponse): void {
   const headers = { 'mcp-session-id': session.id };
   if (!isRequest(msg)) {
     session.receive(msg);
@@ -141,7 +141,8 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
     onClientGone: () => undefined,
     streamNow: FORWARDED.has(msg.method),
   });
-  const ctx = makeContext(core, endpoint, msg, client, session.principal, reply, ac.signal, session.id, req);
+  // The caller of this request: the session's subject, with the scopes of the token it sent now.
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, session.id, req);
   const ctxWithLevel: CallContext = { ...ctx, setLogLevel: (l) => (session.logLevel = l), subscriptions: session.subscriptions };
   void core.track(
     handleCall(ctxWithLevel).then(

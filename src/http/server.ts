@@ -9,6 +9,7 @@ import { GatewayError } from '../pipeline/errors.js';
 import type { Principal } from '../pipeline/context.js';
 import type { Authenticator } from '../auth/resource/authenticator.js';
 import { isAuthError, sendAuthError } from '../auth/resource/challenge.js';
+import { registerAdminKeys, type AdminKeys } from './admin/keys.js';
 import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
@@ -27,6 +28,8 @@ export interface FrontDoorOptions {
   prm(endpoint: string): Record<string, unknown> | undefined;
   /** The built-in authorization server, once started; it serves the paths it owns itself. */
   authServer(): MountedAuthServer | undefined;
+  /** API keys for the admin API. */
+  adminKeys: AdminKeys;
 }
 
 /** What the front door needs from the built-in authorization server. */
@@ -186,6 +189,8 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
       app.route({ method: m, url: `${prefix}/mcp`, handler: raw((_ep, _req, res) => sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'))) });
     }
   }
+
+  registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)));
 
   // The explicit public list (A1): health, and the metadata a client needs to find out how to
   // authenticate. Everything else needs credentials when `auth` is configured.

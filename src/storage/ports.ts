@@ -69,6 +69,7 @@ export interface Store {
   apiKeys: ApiKeyStore;
   users: UserStore;
   secrets: SecretStore;
+  oauthState: OAuthStateStore;
   close(): Promise<void>;
 }
 
@@ -151,4 +152,75 @@ export interface SecretStore {
    */
   list(prefix?: string): Promise<SecretRecord[]>;
   delete(name: string): Promise<boolean>;
+}
+
+/** Largest payload `OAuthStateStore.upsert` accepts, in UTF-8 bytes (256 KiB). */
+export const OAUTH_STATE_PAYLOAD_MAX_BYTES = 256 * 1024;
+
+/** Longest model name, id or index value `OAuthStateStore` accepts, in UTF-16 code units. */
+export const OAUTH_STATE_KEY_MAX = 2048;
+
+/** Secondary keys an OAuth state record can be found or revoked by; each absent when not given. */
+export interface OAuthStateIndex {
+  /** The grant the record belongs to; `revokeByGrantId` deletes by it. */
+  grantId?: string;
+  /** Device-flow user code; `findBy(model, 'userCode', …)` looks it up. */
+  userCode?: string;
+  /** Session uid; `findBy(model, 'uid', …)` looks it up. */
+  uid?: string;
+}
+
+/** One stored OAuth state record as `find` returns it. Dates round-trip with millisecond precision. */
+export interface OAuthStateRecord {
+  /** The JSON text given to the latest `upsert`, byte for byte. */
+  payload: string;
+  /** Absent: the record never expires. */
+  expiresAt?: Date;
+  /** Set by the first `consume`; absent until then. */
+  consumedAt?: Date;
+}
+
+/**
+ * The authorization server's records (oidc-provider adapter models: Client, Grant, Session,
+ * Interaction, AuthorizationCode, RefreshToken, …), keyed by `(model, id)`. Payloads are opaque
+ * JSON text to the store.
+ *
+ * Rules every backend keeps:
+ * - A record whose `expiresAt` is at or before the current time is gone for every read (`find`,
+ *   `findBy`, `list`, `count`), whether or not `prune` has deleted it yet.
+ * - Model names, ids and index values are exact, case-sensitive strings of at most
+ *   OAUTH_STATE_KEY_MAX code units; `upsert` rejects longer ones (ERR_BAD_INPUT), reads with a
+ *   longer one find nothing, and writes with one change nothing.
+ * - Invalid dates (NaN, outside years 0000..9999) reject with ERR_INTERNAL and change nothing.
+ * - After the Store is closed every operation rejects.
+ */
+export interface OAuthStateStore {
+  /**
+   * Inserts the record, or replaces its payload, expiry and index when `(model, id)` exists.
+   * Consumption is one-way: replacing a consumed record keeps its `consumedAt`. A payload over
+   * OAUTH_STATE_PAYLOAD_MAX_BYTES (UTF-8) rejects with ERR_BAD_INPUT and stores nothing.
+   */
+  upsert(model: string, id: string, payload: string, expiresAt: Date | undefined, index: OAuthStateIndex): Promise<void>;
+  /** The live record, or undefined when there is none or it has expired. */
+  find(model: string, id: string): Promise<OAuthStateRecord | undefined>;
+  /**
+   * The live record of `model` whose index `key` equals `value`, or undefined. When several live
+   * records share the value, which one is returned is unspecified.
+   */
+  findBy(model: string, key: 'uid' | 'userCode', value: string): Promise<OAuthStateRecord | undefined>;
+  /**
+   * Live records of one model with their ids, at most `limit` (floored, clamped to 0..100,000),
+   * in no particular order. For warming caches at start, not for hot paths.
+   */
+  list(model: string, limit: number): Promise<Array<OAuthStateRecord & { id: string }>>;
+  /** How many live records `model` holds. */
+  count(model: string): Promise<number>;
+  /** Marks the record consumed at `at`; a second consume keeps the first time; an unknown id is a no-op. */
+  consume(model: string, id: string, at: Date): Promise<void>;
+  /** Deletes the record; an unknown id is a no-op. */
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes every record of every model whose index `grantId` equals `grantId`. */
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Deletes every record with `expiresAt` at or before `now`; resolves to how many went. */
+  prune(now: Date): Promise<number>;
 }

@@ -10,12 +10,14 @@ import { openStdioLink } from './stdio/link.js';
 import { openHttpLink, probeHttpEra, type HttpVerdict } from './http/probe.js';
 import type { UpstreamLink } from './types.js';
 import type { ResolveSecret } from '../auth/secrets/ref.js';
-import { credentialHeaders } from './http/credential-headers.js';
+import { credentialHeaders, type OAuthClientFor } from './http/credential-headers.js';
 
 /** What opening a link needs beyond the upstream's own config. */
 export interface LinkDeps {
   /** Resolves secret references of upstream credentials (available once identity has started). */
   resolveSecret(): ResolveSecret | undefined;
+  /** The authorization-code OAuth client of an upstream with `auth: {type: oauth}`. */
+  oauthFor?: OAuthClientFor;
 }
 
 export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number, deps?: LinkDeps): Promise<UpstreamLink> {
@@ -37,7 +39,7 @@ export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Sto
       );
     case 'streamable-http':
     case 'sse': {
-      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log);
+      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log, deps?.oauthFor);
       // Verdicts are cached per credential: another identity may see another era (or a 401).
       const AUTH_CONTEXT = creds.authContext || 'static';
       const httpCfg = {

@@ -12,6 +12,8 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { legacyClient, LEGACY } from './helpers-wire.js';
 import { routeInventory } from '../../src/http/server.js';
+import { createApiKey } from '../../src/auth/keys/api-key.js';
+import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 
 interface Jwks {
   url: string;
@@ -208,6 +210,69 @@ describe('accepted tokens', () => {
     const stolen = await post('/mcp', { authorization: `Bearer ${mallory}`, 'mcp-session-id': sid }, CALL);
     assert.equal(stolen.status, 404);
     assert.equal(upstreamCalls(), before);
+  });
+});
+
+describe('API keys at the wire', () => {
+  test('a valid key works as a bearer and as X-API-Key; revoked and expired keys get 401 with no upstream call', async () => {
+    const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
+    const valid = await createApiKey(gw.store.apiKeys, hashKey, { name: 'ci', tenant: 'acme', roles: ['deployer'], virtualServers: [] });
+    const revoked = await createApiKey(gw.store.apiKeys, hashKey, { name: 'old', tenant: 'acme', roles: [], virtualServers: [] });
+    await gw.store.apiKeys.revoke(revoked.record.id, new Date());
+    const hourAgo = Date.now() - 3_600_000;
+    const expired = await createApiKey(gw.store.apiKeys, hashKey, { name: 'gone', tenant: 'acme', roles: [], virtualServers: [], now: new Date(hourAgo - 60_000), expiresAt: new Date(hourAgo) });
+    const teamOnly = await createApiKey(gw.store.apiKeys, hashKey, { name: 'team', tenant: 'acme', roles: [], virtualServers: ['team'] });
+
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LEGACY, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    for (const h of [{ authorization: `Bearer ${valid.key}` }, { 'x-api-key': valid.key }] as Record<string, string>[]) {
+      const res = await post('/mcp', h, init);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    }
+    const before = upstreamCalls();
+    for (const k of [revoked.key, expired.key, `${valid.key.slice(0, -1)}${valid.key.endsWith('A') ? 'B' : 'A'}`]) {
+      const res = await post('/mcp', { authorization: `Bearer ${k}` });
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    }
+    // A key limited to one virtual server is refused elsewhere.
+    assert.equal((await post('/mcp', { authorization: `Bearer ${teamOnly.key}` })).status, 403);
+    const ok = await post('/servers/team/mcp', { authorization: `Bearer ${teamOnly.key}` }, init);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    assert.equal(upstreamCalls(), before);
+  });
+});
+
+describe('admin API for keys', () => {
+  test('an admin creates, lists and revokes a key in its own tenant; others get 403', async () => {
+    const admin = { authorization: `Bearer ${await token({ roles: ['admin'] })}` };
+    const created = await fetch(`${gw.url}/admin/api/keys`, {
+      method: 'POST',
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'agent-1', roles: ['agent'], virtualServers: ['team'] }),
+    });
+    assert.equal(created.status, 201);
+    const k = (await created.json()) as { key: string; id: string; tenant: string; hash?: string };
+    assert.match(k.key, /^pcl_/);
+    assert.equal(k.tenant, 'acme');
+    assert.equal(k.hash, undefined);
+    const listed = (await (await fetch(`${gw.url}/admin/api/keys`, { headers: admin })).json()) as { keys: { id: string; hash?: string }[] };
+    assert.ok(listed.keys.some((x) => x.id === k.id));
+    assert.ok(listed.keys.every((x) => x.hash === undefined));
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LEGACY, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    const use = await post('/servers/team/mcp', { authorization: `Bearer ${k.key}` }, init);
+    assert.equal(use.status, 200);
+    await use.body?.cancel();
+    // Another tenant's admin cannot see or revoke it.
+    const otherAdmin = { authorization: `Bearer ${await token({ roles: ['admin'], tenant: 'other' })}` };
+    assert.equal((await fetch(`${gw.url}/admin/api/keys/${k.id}`, { method: 'DELETE', headers: otherAdmin })).status, 404);
+    // A non-admin is refused.
+    assert.equal((await fetch(`${gw.url}/admin/api/keys`, { headers: { authorization: `Bearer ${await token({})}` } })).status, 403);
+    assert.equal((await fetch(`${gw.url}/admin/api/keys/${k.id}`, { method: 'DELETE', headers: admin })).status, 204);
+    assert.equal((await post('/servers/team/mcp', { authorization: `Bearer ${k.key}` }, init)).status, 401);
+    const bad = await fetch(`${gw.url}/admin/api/keys`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{"name":""}' });
+    assert.equal(bad.status, 400);
   });
 });
 

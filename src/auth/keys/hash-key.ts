@@ -5,8 +5,9 @@
  * or keys created by one are refused by the other.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createPrivateFile } from '../../storage/private-file.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import { describeRef, type ResolveSecret, type SecretRef } from '../secrets/ref.js';
 import { MIN_HASH_KEY_BYTES } from './api-key.js';
@@ -48,31 +49,10 @@ async function readKeyFile(path: string): Promise<Buffer> {
   return decodeHashKey(text, `file ${path}`);
 }
 
-/**
- * Creates the key file with its full content in one step: the content goes to a private temp
- * file (exclusive `wx`, mode 0600) that is then hard-linked to the final name. A link fails when
- * the name exists, so two processes racing on first start agree on one key, and neither can read
- * a half-written file.
- */
+/** Creates the key file (see createPrivateFile); undefined when another process created it first. */
 async function createKeyFile(path: string): Promise<Buffer | undefined> {
   const text = `${randomBytes(GENERATED_BYTES).toString('base64url')}\n`;
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await link(tmp, path);
-    return decodeHashKey(text, `file ${path}`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
-    throw e;
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
+  return (await createPrivateFile(path, text)) ? decodeHashKey(text, `file ${path}`) : undefined;
 }
 
 /** Options for `loadKeyHashKey`. */

@@ -5,9 +5,10 @@
  * the gateway creates once in its data directory (or a random key for the memory store).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readFile, stat, unlink } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.js';
+import { createPrivateFile } from '../../storage/private-file.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import type { KeyLookup, SecretKey } from './cipher.js';
 import { describeRef, type ResolveSecret, type SecretRef } from './ref.js';
@@ -99,23 +100,7 @@ export async function loadKeyring(cfg: KeyringConfig, resolveSecret: ResolveSecr
  */
 export async function loadOrCreateKeyFile(dataDir: string, logger?: Logger): Promise<SecretKey> {
   const path = join(dataDir, DEFAULT_KEY_FILE);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  try {
-    const fh = await openFile(path, 'wx', 0o600);
-    try {
-      await fh.writeFile(`${randomBytes(KEY_BYTES).toString('base64url')}\n`, 'utf8');
-      await fh.sync();
-    } catch (e) {
-      // A half-written key file would fail every later start: leave none behind.
-      await fh.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    logger?.info({ path }, 'secrets.key_file_created');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
+  if (await createPrivateFile(path, `${randomBytes(KEY_BYTES).toString('base64url')}\n`)) logger?.info({ path }, 'secrets.key_file_created');
   const st = await stat(path);
   if (!st.isFile() || st.size > 1024) throw new GatewayError('ERR_BAD_INPUT', `encryption key file ${path} is not a small regular file`);
   if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Duration } from '../../config/primitives.js';
 import { parseDuration } from '../../config/units.js';
+import { FederationEntry } from './federation-config.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -70,9 +71,26 @@ export const AuthorizationServerConfig = z
     signingKeyRotation: boundedDuration(HOUR, 365 * DAY, 'between 1h and 365d')
       .default('30d')
       .describe('Age at which the token signing key is replaced; the previous key stays published in the JWKS until tokens it signed have expired.'),
+    federation: z
+      .array(FederationEntry)
+      .max(8)
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((e, i) => {
+          if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `federation name "${e.name}" is used twice` });
+          seen.add(e.name);
+        });
+      })
+      .optional()
+      .describe(
+        'External OpenID Connect providers users may sign in with, next to local accounts ("Sign in with <displayName>"). ' +
+          'A federated user is the account `<name>:<sub>`; its tenant and roles come from the ID token at each sign-in and are kept in memory ' +
+          '(a restart, or more than 10,000 federated users, means signing in again). Register `<gateway base URL>/interaction/callback/federated` as the redirect URI at each provider.',
+      ),
   })
   .strict()
   .describe('The built-in OAuth 2.1 authorization server (authorization code + PKCE S256, RFC 8707 resources, RFC 7591 registration).');
 
 export type AuthorizationServerConfig = z.infer<typeof AuthorizationServerConfig>;
 export type StaticClient = z.infer<typeof StaticClient>;
+export type { FederationEntry } from './federation-config.js';

@@ -1,21 +1,24 @@
 /**
  * The login and consent pages at `/interaction/:uid` and their form posts (`/login`, `/confirm`,
- * `/abort`). Each interaction gets a random CSRF token bound to its uid; a post without the right
- * token is refused with 403 before anything else happens. Failed logins are limited per
- * username and client address, and every failure reads the same (no user enumeration).
+ * `/abort`, `/federated/:name`), plus the federation callback `/interaction/callback/federated`.
+ * Each interaction gets a random CSRF token bound to its uid; a post without the right token is
+ * refused with 403 before anything else happens. Failed logins are limited per username and
+ * client address, and every failure reads the same (no user enumeration).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { UserStore } from '../../storage/ports.js';
 import { authenticateUser } from '../users/users.js';
+import type { FederatedAccounts } from './federation-accounts.js';
+import { FEDERATION_CALLBACK_PATH, FederationUnavailableError, type Federation } from './federation.js';
 import { FormError, readForm } from './form.js';
 import { PAGE_HEADERS, consentPage, errorPage, loginPage, sendPage } from './pages.js';
 import { consentKey, FIXED_TTL } from './provider-config.js';
 import { AttemptLimiter, TtlMap } from './ttl-map.js';
 
 const UID_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const ROUTE_RE = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/;
+const ROUTE_RE = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort)|\/federated\/([^/]+))?$/;
 const GENERIC_LOGIN_ERROR = 'Invalid username or password.';
 const THROTTLED_ERROR = 'Too many failed attempts. Try again in a few minutes.';
 const EXPIRED = 'This sign-in request has expired or is not valid. Start again from the application.';
@@ -36,6 +39,8 @@ export interface InteractionDeps {
   issuerOrigin: string;
   clientIp: (req: IncomingMessage) => string;
   scopeDescriptions: ReadonlyMap<string, string>;
+  /** Federated sign-in ("Sign in with …"); absent when no provider is configured. */
+  federation?: { providers: Federation; accounts: FederatedAccounts };
   logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
 }
 
@@ -77,7 +82,12 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
 
   const showLogin = async (res: ServerResponse, d: Details, status: number, error?: string, username?: string): Promise<void> => {
     const c = await clientName(d.params.client_id);
-    sendPage(res, status, loginPage({ uid: d.uid, csrf: csrfFor(d.uid), clientName: c.name, ...(error ? { error } : {}), ...(username ? { username } : {}) }));
+    const federated = deps.federation?.providers.buttons() ?? [];
+    sendPage(
+      res,
+      status,
+      loginPage({ uid: d.uid, csrf: csrfFor(d.uid), clientName: c.name, federated, ...(error ? { error } : {}), ...(username ? { username } : {}) }),
+    );
   };
 
   const showConsent = async (res: ServerResponse, d: Details): Promise<void> => {
@@ -127,6 +137,67 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
     await deps.provider().interactionFinished(req, res, { login: { accountId: user.username } }, { mergeWithLastSubmission: false });
   };
 
+  /** "Sign in with <provider>": 303 to the provider's authorization endpoint. */
+  const federatedStart = async (res: ServerResponse, d: Details, name: string): Promise<void> => {
+    const fed = deps.federation?.providers;
+    const displayName = fed?.displayName(name);
+    if (!fed || displayName === undefined) return sendPage(res, 404, errorPage('Not found', 'There is no such sign-in method.'));
+    if (d.prompt.name !== 'login') return sendPage(res, 400, errorPage('Sign-in failed', EXPIRED));
+    let location: string;
+    try {
+      location = await fed.begin(d.uid, name);
+    } catch (e) {
+      if (!(e instanceof FederationUnavailableError)) throw e;
+      deps.logger.warn({ event: 'as.federation_unavailable', idp: name }, 'authorization server: federation provider unavailable');
+      return sendPage(
+        res,
+        502,
+        errorPage('Sign-in unavailable', `Sign-in with ${displayName} is not available right now. Try again later, or sign in another way.`, { href: `/interaction/${d.uid}`, label: 'Back to sign-in' }),
+      );
+    }
+    deps.logger.info({ event: 'as.federation_started', idp: name }, 'authorization server: federated sign-in started');
+    res.writeHead(303, { location, 'content-length': '0' });
+    res.end();
+  };
+
+  /**
+   * The provider's redirect back. It arrives on a fixed path, where the browser does not send
+   * the interaction cookie (scoped to `/interaction/<uid>`), so `interactionDetails` and
+   * `interactionFinished` cannot be used: the interaction is loaded by the uid bound to the
+   * (single-use) state, given its login result and saved, exactly as `interactionResult` does,
+   * and the browser goes on to its `returnTo` (`/auth/<uid>`). There oidc-provider's resume step
+   * requires the resume cookie of that same uid, which only the browser that started this
+   * authorization holds, so a callback URL replayed in another browser cannot complete it.
+   */
+  const federatedCallback = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const fed = deps.federation;
+    if (!fed) return sendPage(res, 404, errorPage('Not found', 'There is nothing here.'));
+    if (req.method !== 'GET') return methodNotAllowed(res, 'GET');
+    // The query holds the provider's code: keep it out of any Referer.
+    res.setHeader('referrer-policy', 'no-referrer');
+    const raw = req.url ?? '';
+    const q = raw.indexOf('?');
+    const outcome = await fed.providers.complete(q === -1 ? '' : raw.slice(q));
+    if (!outcome.ok) {
+      deps.logger.warn(
+        { event: 'as.federation_refused', idp: outcome.idp, reason: outcome.reason.slice(0, 200).replace(/[^\w .:,"()-]/g, '?') },
+        'authorization server: federated sign-in refused',
+      );
+      const back = outcome.uid !== undefined ? { href: `/interaction/${outcome.uid}`, label: 'Back to sign-in' } : undefined;
+      return sendPage(res, outcome.status, errorPage('Sign-in failed', outcome.message, back));
+    }
+    const interaction = await deps.provider().Interaction.find(outcome.uid);
+    const ttl = interaction ? interaction.exp - Math.floor(Date.now() / 1000) : 0;
+    if (!interaction || interaction.prompt.name !== 'login' || ttl <= 0) return sendPage(res, 400, errorPage('Sign-in failed', EXPIRED));
+    fed.accounts.set(outcome.accountId, { idp: outcome.idp, tenant: outcome.tenant, roles: outcome.roles });
+    interaction.result = { login: { accountId: outcome.accountId } };
+    await interaction.save(ttl);
+    csrfTokens.delete(outcome.uid);
+    deps.logger.info({ event: 'as.login', sub: outcome.accountId, tenant: outcome.tenant, idp: outcome.idp }, 'authorization server: signed in (federated)');
+    res.writeHead(303, { location: interaction.returnTo, 'content-length': '0' });
+    res.end();
+  };
+
   const confirm = async (req: IncomingMessage, res: ServerResponse, d: Details): Promise<void> => {
     const accountId = d.session?.accountId;
     const clientId = d.params.client_id;
@@ -150,11 +221,25 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
     await deps.provider().interactionFinished(req, res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
   };
 
+  /** The federation providers' origins, which the login page's forms redirect to (see setFormAction). */
+  const loginSources = (d: Details): string[] => (d.prompt.name === 'login' ? (deps.federation?.providers.formActionSources() ?? []) : []);
+
   return async (req, res, path) => {
+    if (path === FEDERATION_CALLBACK_PATH) {
+      for (const [k, v] of Object.entries(PAGE_HEADERS)) res.setHeader(k, v);
+      try {
+        return await federatedCallback(req, res);
+      } catch (e) {
+        deps.logger.error({ event: 'as.interaction_error', err: e instanceof Error ? e.message : String(e) }, 'authorization server: federation callback failed');
+        if (!res.headersSent) sendPage(res, 500, errorPage('Error', 'Something went wrong. Start again from the application.'));
+        else res.end();
+        return;
+      }
+    }
     const m = ROUTE_RE.exec(path);
     const uid = m?.[1];
     if (!m || uid === undefined || !UID_RE.test(uid)) return sendPage(res, 404, errorPage('Not found', 'There is nothing here.'));
-    const action = m[2];
+    const action = m[2] ?? (m[3] !== undefined ? 'federated' : undefined);
     // Form posts and the redirects they lead to carry the page headers too.
     for (const [k, v] of Object.entries(PAGE_HEADERS)) res.setHeader(k, v);
     try {
@@ -162,7 +247,7 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
         if (req.method !== 'GET' && req.method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD');
         const d = await details(req, res, uid);
         if (!d) return sendPage(res, 400, errorPage('Sign-in failed', EXPIRED));
-        setFormAction(res, d);
+        setFormAction(res, d, loginSources(d));
         return d.prompt.name === 'login' ? showLogin(res, d, 200) : showConsent(res, d);
       }
       if (req.method !== 'POST') return methodNotAllowed(res, 'POST');
@@ -175,7 +260,8 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
       }
       const d = await details(req, res, uid);
       if (!d) return sendPage(res, 400, errorPage('Sign-in failed', EXPIRED));
-      setFormAction(res, d);
+      setFormAction(res, d, loginSources(d));
+      if (action === 'federated') return await federatedStart(res, d, m[3] ?? '');
       if (action === 'login') return await login(req, res, d, form);
       if (action === 'confirm') return await confirm(req, res, d);
       return await abort(req, res, d);
@@ -192,12 +278,15 @@ export function createInteractionHandler(deps: InteractionDeps): InteractionHand
  * Chromium applies `form-action` to every redirect that follows a form post, and the login and
  * consent posts end in a redirect to the client's redirect URI (usually another loopback port).
  * So the page's CSP lists that one redirect URI's origin (or scheme, for a private-use scheme)
- * next to 'self'; the redirect URI was already checked against the client's registration.
+ * next to 'self'; the redirect URI was already checked against the client's registration. The
+ * login page also lists the federation providers (`extra`): its "Sign in with …" posts answer
+ * 303 to the provider's authorization endpoint.
  */
-function setFormAction(res: ServerResponse, d: Details): void {
+function setFormAction(res: ServerResponse, d: Details, extra: readonly string[]): void {
   const target = formActionSource(d.params.redirect_uri);
-  if (!target) return;
-  res.setHeader('content-security-policy', PAGE_HEADERS['content-security-policy']!.replace("form-action 'self'", `form-action 'self' ${target}`));
+  const sources = [...new Set([...(target ? [target] : []), ...extra])];
+  if (sources.length === 0) return;
+  res.setHeader('content-security-policy', PAGE_HEADERS['content-security-policy']!.replace("form-action 'self'", `form-action 'self' ${sources.join(' ')}`));
 }
 
 /** The CSP source expression for a redirect URI, or undefined when it cannot be expressed safely. */

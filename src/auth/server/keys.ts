@@ -5,11 +5,11 @@
  * `<dataDir>/as-signing-keys.json` (0600, replaced atomically); with memory storage it dies with
  * the process.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { z } from 'zod';
+import { replacePrivateFile } from '../../storage/private-file.js';
 
 /** File name of the persisted key set inside the data directory. */
 export const SIGNING_KEYS_FILE = 'as-signing-keys.json';
@@ -116,7 +116,7 @@ export class SigningKeys {
 
   private async save(): Promise<void> {
     if (!this.opts.persist) return;
-    await writeAtomic(join(this.opts.dataDir, SIGNING_KEYS_FILE), JSON.stringify({ version: 1, keys: this.keys }));
+    await replacePrivateFile(join(this.opts.dataDir, SIGNING_KEYS_FILE), JSON.stringify({ version: 1, keys: this.keys }));
   }
 }
 
@@ -154,21 +154,3 @@ async function readKeySet(opts: SigningKeyOptions): Promise<StoredKey[] | undefi
   return r.data.keys;
 }
 
-/** Writes `text` to `file` with mode 0600 through a temporary file and a rename. */
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}

@@ -45,11 +45,20 @@ export interface LoginView {
   clientName: string;
   error?: string;
   username?: string;
+  /** External providers, one "Sign in with …" button each (`#federated-<name>`). */
+  federated?: ReadonlyArray<{ name: string; displayName: string }>;
 }
 
-/** The sign-in form: `#username`, `#password`, `#login`. */
+/** The sign-in form: `#username`, `#password`, `#login`, and a `#federated-<name>` form per provider. */
 export function loginPage(v: LoginView): string {
   const err = v.error ? `<p class="err" role="alert">${esc(v.error)}</p>` : '';
+  const federated = (v.federated ?? [])
+    .map(
+      (f) =>
+        `<form method="post" action="/interaction/${esc(v.uid)}/federated/${esc(f.name)}"><input type="hidden" name="csrf" value="${esc(v.csrf)}">` +
+        `<button id="federated-${esc(f.name)}" type="submit">Sign in with ${esc(f.displayName)}</button></form>`,
+    )
+    .join('');
   return layout(
     'Sign in',
     `<h1>Sign in</h1><p>to continue to <strong>${esc(v.clientName)}</strong></p>${err}` +
@@ -58,6 +67,7 @@ export function loginPage(v: LoginView): string {
       `<label for="username">Username</label><input id="username" name="username" required autofocus autocomplete="username" maxlength="64" value="${esc(v.username ?? '')}">` +
       `<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password" maxlength="1024">` +
       `<button id="login" type="submit">Sign in</button></form>` +
+      (federated ? `<p>or</p>${federated}` : '') +
       abortForm(v.uid, v.csrf, 'Cancel'),
   );
 }
@@ -101,7 +111,8 @@ function abortForm(uid: string, csrf: string, label: string): string {
     `<button id="cancel" type="submit">${esc(label)}</button></form>`;
 }
 
-/** A plain error page; `message` is shown escaped and must not carry secrets. */
-export function errorPage(title: string, message: string): string {
-  return layout(title, `<h1>${esc(title)}</h1><p>${esc(message)}</p>`);
+/** A plain error page; `message` is shown escaped and must not carry secrets. `back` adds a same-origin link (`#back`). */
+export function errorPage(title: string, message: string, back?: { href: string; label: string }): string {
+  const link = back && back.href.startsWith('/') && !back.href.startsWith('//') ? `<p><a id="back" href="${esc(back.href)}">${esc(back.label)}</a></p>` : '';
+  return layout(title, `<h1>${esc(title)}</h1><p>${esc(message)}</p>${link}`);
 }

@@ -9,6 +9,7 @@ import type { Configuration, KoaContextWithOIDC, ClientMetadata, Grant } from 'o
 import { errors, interactionPolicy } from 'oidc-provider';
 import type { UserStore } from '../../storage/ports.js';
 import type { StaticClient } from './config.js';
+import { isFederatedAccountId, type FederatedAccounts } from './federation-accounts.js';
 import type { GuardedFetch } from './egress.js';
 import { PAGE_HEADERS, errorPage } from './pages.js';
 import type { TtlMap } from './ttl-map.js';
@@ -43,6 +44,8 @@ export interface ProviderConfigInput {
   cimd: boolean;
   /** Every outbound fetch oidc-provider makes goes through this guard. */
   fetch: GuardedFetch['fetch'];
+  /** Accounts signed in through a federation provider (`<name>:<sub>`); absent: none. */
+  federatedAccounts?: FederatedAccounts;
 }
 
 /** The consent key of one user and one client. */
@@ -91,7 +94,7 @@ export function buildProviderConfig(input: ProviderConfigInput, adapter: Configu
   const resources = new Set(input.resources);
   const firstResource = input.resources[0];
   const resourceScope = input.scopes.join(' ');
-  const { users, consents } = input;
+  const { users, consents, federatedAccounts } = input;
   const cookieOpts = { httpOnly: true, sameSite: 'lax' as const, signed: true };
 
   return {
@@ -113,6 +116,11 @@ export function buildProviderConfig(input: ProviderConfigInput, adapter: Configu
     rotateRefreshToken: true,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: policy() },
     async findAccount(_ctx, id) {
+      // Local usernames cannot contain ':', so `<name>:<sub>` never reaches the UserStore.
+      if (isFederatedAccountId(id)) {
+        if (!federatedAccounts?.get(id)) return undefined;
+        return { accountId: id, claims: async () => ({ sub: id }) };
+      }
       const u = await users.get(id);
       if (!u || u.disabled) return undefined;
       return { accountId: u.username, claims: async () => ({ sub: u.username }) };
@@ -121,6 +129,12 @@ export function buildProviderConfig(input: ProviderConfigInput, adapter: Configu
     async extraTokenClaims(_ctx, token) {
       const accountId = 'accountId' in token ? token.accountId : undefined;
       if (typeof accountId !== 'string') return undefined;
+      if (isFederatedAccountId(accountId)) {
+        // Mapped from the provider's ID token at the last sign-in (refreshed at every sign-in).
+        const f = federatedAccounts?.get(accountId);
+        if (!f) throw new errors.InvalidGrant('account is not available');
+        return { tenant: f.tenant, roles: [...f.roles] };
+      }
       const u = await users.get(accountId);
       if (!u || u.disabled) throw new errors.InvalidGrant('account is not available');
       return { tenant: u.tenant, roles: [...u.roles] };

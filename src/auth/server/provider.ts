@@ -9,15 +9,19 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventEmitter } from 'node:events';
 import type { JWK } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { type Configuration } from 'oidc-provider';
 import { parseDuration } from '../../config/units.js';
-import type { UserStore } from '../../storage/ports.js';
+import type { OAuthStateStore, UserStore } from '../../storage/ports.js';
 import { DEFAULT_MEMORY_LIMITS, MemoryAdapterStore } from './adapter-memory.js';
+import { DEFAULT_STORE_CAPS, StoredConsents, storeAdapterFactory } from './adapter-store.js';
 import type { AuthorizationServerConfig } from './config.js';
 import { createGuardedFetch } from './egress.js';
 import { createInteractionHandler } from './interactions.js';
+import type { ResolveSecret } from '../secrets/ref.js';
+import { FederatedAccounts } from './federation-accounts.js';
+import { Federation } from './federation.js';
 import { SigningKeys } from './keys.js';
-import { buildProviderConfig, type ProviderConfigInput } from './provider-config.js';
+import { buildProviderConfig, FIXED_TTL, type ProviderConfigInput } from './provider-config.js';
 import { TtlMap } from './ttl-map.js';
 
 /** pino-like logger. */
@@ -48,6 +52,14 @@ export interface AuthorizationServerOptions {
   clientIp?: (req: IncomingMessage) => string;
   /** How often the signing key's age is checked, in ms (tests shorten it); default up to 15 min. */
   keyCheckIntervalMs?: number;
+  /**
+   * Where clients, grants, sessions, codes, tokens and remembered consents are kept. Given: they
+   * live in this store (surviving a restart on a persistent backend) and expired records are
+   * pruned every 10 minutes. Omitted: a process-local bounded memory adapter.
+   */
+  oauthState?: OAuthStateStore;
+  /** Resolves the `clientSecret` of federation providers (needed only when one has a secret). */
+  resolveSecret?: ResolveSecret;
 }
 
 /** The mounted authorization server. */
@@ -67,6 +79,10 @@ const AS_METADATA = '/.well-known/oauth-authorization-server';
 const OIDC_METADATA = '/.well-known/openid-configuration';
 /** How often the signing key's age is checked. */
 const ROTATION_CHECK_MS = 15 * 60_000;
+/** How often expired records are deleted from `oauthState`. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+/** Most remembered consents (user, client) kept. */
+const MAX_CONSENTS = 100_000;
 
 /** Checks an issuer string: an origin with nothing after it. */
 function checkIssuer(issuer: string): URL {
@@ -94,13 +110,36 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
     keepRetiredMs: accessTtlMs + 5 * 60_000,
     logger,
   });
-  const store = new MemoryAdapterStore(DEFAULT_MEMORY_LIMITS, (model, total) => {
-    if (total === 1 || total % 1000 === 0) logger.warn({ model, evictions: total }, 'authorization server: memory store full, oldest entries evicted');
-  });
-  const consents = new TtlMap<string>(100_000, refreshTtlMs);
+  const errMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+  const { oauthState } = opts;
+  let adapter: Configuration['adapter'];
+  let consents: TtlMap<string>;
+  if (oauthState) {
+    // Built once: its record-count cache outlives provider rebuilds (key rotation).
+    adapter = storeAdapterFactory({
+      store: oauthState,
+      // The memory adapter's client cap, plus caps on the other models anonymous requests create.
+      caps: { ...DEFAULT_STORE_CAPS, Client: DEFAULT_MEMORY_LIMITS.maxClients },
+      onRefuse: (model, cap) => logger.warn({ event: 'as.store_full', model, cap }, 'authorization server: record cap reached, new record refused'),
+    });
+    consents = await StoredConsents.open(oauthState, MAX_CONSENTS, refreshTtlMs, (e) =>
+      logger.error({ event: 'as.consent_store_failed', err: errMessage(e) }, 'authorization server: storing a consent failed'),
+    );
+  } else {
+    const memory = new MemoryAdapterStore(DEFAULT_MEMORY_LIMITS, (model, total) => {
+      if (total === 1 || total % 1000 === 0) logger.warn({ model, evictions: total }, 'authorization server: memory store full, oldest entries evicted');
+    });
+    adapter = memory.factory();
+    consents = new TtlMap<string>(MAX_CONSENTS, refreshTtlMs);
+  }
   const guarded = createGuardedFetch({ allowLoopback: cfg.clientIdMetadataDocuments.enabled && cfg.clientIdMetadataDocuments.allowLoopback });
   const cookieKeys = opts.cookieKeys?.length ? opts.cookieKeys : [randomBytes(32).toString('base64url')];
   const secure = issuerUrl.protocol === 'https:';
+  // Federated sign-in: the accounts outlive every refresh token issued during their sign-in session.
+  const fedEntries = cfg.federation ?? [];
+  const federatedAccounts = new FederatedAccounts(refreshTtlMs + FIXED_TTL.session * 1000);
+  const federation = fedEntries.length > 0 ? new Federation({ issuer: opts.issuer, entries: fedEntries, logger, ...(opts.resolveSecret ? { resolveSecret: opts.resolveSecret } : {}) }) : undefined;
+  federation?.warmUp();
 
   const base: Omit<ProviderConfigInput, 'jwks'> = {
     resources: opts.resources,
@@ -115,10 +154,11 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
     consents,
     cimd: cfg.clientIdMetadataDocuments.enabled,
     fetch: guarded.fetch,
+    federatedAccounts,
   };
 
   const build = (): { provider: Provider; callback: (req: IncomingMessage, res: ServerResponse) => Promise<void> } => {
-    const provider = new Provider(opts.issuer, buildProviderConfig({ ...base, jwks: keys.privateJwks() }, store.factory()));
+    const provider = new Provider(opts.issuer, buildProviderConfig({ ...base, jwks: keys.privateJwks() }, adapter));
     // The handler below rewrites the forwarding headers to the issuer's own values, so trusting
     // them only ever yields the issuer's scheme and host (cookies get Secure on an https issuer).
     provider.proxy = true;
@@ -138,6 +178,7 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
     issuerOrigin: issuerUrl.origin,
     clientIp: opts.clientIp ?? ((req) => req.socket.remoteAddress ?? ''),
     scopeDescriptions: new Map(Object.entries(opts.scopeDescriptions ?? {})),
+    ...(federation ? { federation: { providers: federation, accounts: federatedAccounts } } : {}),
     logger,
   });
 
@@ -156,6 +197,23 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
       });
   }, opts.keyCheckIntervalMs ?? Math.min(ROTATION_CHECK_MS, Math.max(60_000, Math.floor(accessTtlMs / 2))));
   timer.unref();
+
+  let pruning: Promise<void> | undefined;
+  const prune = (): void => {
+    if (!oauthState || pruning) return;
+    pruning = oauthState
+      .prune(new Date())
+      .then((n) => {
+        if (n > 0) logger.info({ event: 'as.pruned', records: n }, 'authorization server: expired records deleted');
+      })
+      .catch((e: unknown) => logger.error({ event: 'as.prune_failed', err: errMessage(e) }, 'authorization server: pruning expired records failed'))
+      .finally(() => {
+        pruning = undefined;
+      });
+  };
+  const pruneTimer = oauthState ? setInterval(prune, PRUNE_INTERVAL_MS) : undefined;
+  pruneTimer?.unref();
+  prune();
 
   const exact = new Set(['/auth', '/token', '/token/revocation', '/jwks', OIDC_METADATA, AS_METADATA, ...(cfg.registration.enabled ? ['/reg'] : [])]);
   const owns = (path: string): boolean =>
@@ -202,11 +260,17 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
       '/interaction/:uid/login',
       '/interaction/:uid/confirm',
       '/interaction/:uid/abort',
+      ...(federation ? ['/interaction/:uid/federated/:name', '/interaction/callback/federated'] : []),
     ],
     jwks: () => keys.publicJwks(),
     close: async () => {
       clearInterval(timer);
+      clearInterval(pruneTimer);
+      // The caller closes the store next: let the store writes already started land first.
+      await pruning;
+      if (consents instanceof StoredConsents) await consents.flush();
       await guarded.close();
+      await federation?.close();
     },
   };
 }

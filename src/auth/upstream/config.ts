@@ -3,6 +3,7 @@
  * upstream on its own behalf, or on behalf of the caller (token exchange). The client's own
  * credentials are never forwarded (no token passthrough, checklist A5).
  */
+import { OAuthUpstreamAuth } from '../upstream-oauth/config.js';
 import { z } from 'zod';
 import { SecretRef } from '../secrets/ref.js';
 
@@ -157,7 +158,7 @@ export const TokenExchangeAuth = z
   .strict();
 
 export const UpstreamAuth = z
-  .discriminatedUnion('type', [BearerAuth, HeaderAuth, ClientCredentialsAuth, TokenExchangeAuth])
+  .discriminatedUnion('type', [BearerAuth, HeaderAuth, ClientCredentialsAuth, TokenExchangeAuth, OAuthUpstreamAuth])
   .describe('Credentials the gateway presents to this upstream. The client’s own credentials are never forwarded.');
 
 export type UpstreamAuth = z.infer<typeof UpstreamAuth>;

@@ -114,6 +114,8 @@ export function authContextOf(cfg: UpstreamAuth | undefined): string {
     case 'client-credentials':
     case 'token-exchange':
       return `${cfg.type}:${cfg.clientId}@${cfg.tokenUrl}${paramsTag(cfg)}`;
+    case 'oauth':
+      return `oauth:${cfg.clientId ?? cfg.clientMetadataUrl ?? 'dcr'}${paramsTag(cfg)}`;
   }
 }
 
@@ -214,6 +216,8 @@ export function createUpstreamCredentials(cfg: UpstreamAuth | undefined, deps: C
   if (!cfg) return NONE;
   const now = deps.now ?? Date.now;
   if (cfg.type === 'bearer' || cfg.type === 'header') return staticCredentials(cfg, deps, now);
+  // The authorization-code client lives in src/auth/upstream-oauth (it needs the secret store and a callback).
+  if (cfg.type === 'oauth') throw new GatewayError('ERR_BAD_INPUT', 'oauth credentials are built by UpstreamOAuth, not here');
   const problem = tokenUrlProblem(cfg.tokenUrl);
   if (problem) throw new GatewayError('ERR_BAD_INPUT', `token endpoint ${problem}`);
   const fetchToken = deps.fetchToken ?? fetchTokenHttp;

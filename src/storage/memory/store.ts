@@ -3,6 +3,7 @@ import type { Store } from '../ports.js';
 import { Lifecycle } from '../values.js';
 import { MemoryApiKeyStore } from './api-keys.js';
 import { MemoryEraVerdictStore } from './era-verdicts.js';
+import { MemoryOAuthStateStore } from './oauth-state.js';
 import { MemorySecretStore } from './secrets.js';
 import { MemoryUpstreamEventStore } from './upstream-events.js';
 import { MemoryUserStore } from './users.js';
@@ -16,6 +17,7 @@ export function openMemoryStore(): Store {
     apiKeys: new MemoryApiKeyStore(life),
     users: new MemoryUserStore(life),
     secrets: new MemorySecretStore(life),
+    oauthState: new MemoryOAuthStateStore(life),
     async close() {
       life.markClosed();
     },

@@ -7,6 +7,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import { GatewayError } from '../../pipeline/errors.js';
 import { initial } from './001_initial.js';
 import { identity } from './002_identity.js';
+import { oauthState } from './003_oauth_state.js';
 
 /** SQL dialects the migrations know how to target. */
 export type SqlDialectName = 'sqlite' | 'postgres';
@@ -16,6 +17,7 @@ export function migrationsFor(dialect: SqlDialectName): Record<string, Migration
   return {
     '001_initial': initial(dialect),
     '002_identity': identity(dialect),
+    '003_oauth_state': oauthState(dialect),
   };
 }
 

@@ -56,6 +56,20 @@ export interface SecretsTable {
   updated_at: string;
 }
 
+/** oidc-provider adapter records; see OAuthStateStore. Primary key (model, id). */
+export interface OAuthStateTable {
+  model: string;
+  id: string;
+  /** JSON text, at most OAUTH_STATE_PAYLOAD_MAX_BYTES. */
+  payload: string;
+  /** null: never expires. */
+  expires_at: string | null;
+  consumed_at: string | null;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+}
+
 /** The database as Kysely sees it. */
 export interface StorageDb {
   era_verdicts: EraVerdictsTable;
@@ -63,4 +77,5 @@ export interface StorageDb {
   api_keys: ApiKeysTable;
   users: UsersTable;
   secrets: SecretsTable;
+  oauth_state: OAuthStateTable;
 }

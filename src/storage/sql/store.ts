@@ -4,6 +4,7 @@ import type { Store } from '../ports.js';
 import { Lifecycle } from '../values.js';
 import { SqlApiKeyStore } from './api-keys.js';
 import { SqlEraVerdictStore } from './era-verdicts.js';
+import { SqlOAuthStateStore } from './oauth-state.js';
 import type { StorageDb } from './schema.js';
 import { SqlSecretStore } from './secrets.js';
 import { SqlUpstreamEventStore } from './upstream-events.js';
@@ -18,6 +19,7 @@ export function sqlStore(db: Kysely<StorageDb>): Store {
     apiKeys: new SqlApiKeyStore(db, life),
     users: new SqlUserStore(db, life),
     secrets: new SqlSecretStore(db, life),
+    oauthState: new SqlOAuthStateStore(db, life),
     async close() {
       if (life.markClosed()) await db.destroy();
     },

@@ -1,5 +1,6 @@
 /**
- * The gateway's own credentials toward an HTTP upstream (src/auth/upstream), kept current in the
+ * The gateway's own credentials toward an HTTP upstream (src/auth/upstream: bearer, header, client
+ * credentials; src/auth/upstream-oauth: an operator-authorized OAuth identity), kept current in the
  * link's header set. The link reads its static headers on every request, so refreshing the
  * object in place is enough: a client-credentials token is replaced before it expires, and a
  * rotated secret file is picked up, without reopening the link. Never the client's credentials.
@@ -7,7 +8,7 @@
 import type { Logger } from '../../observability/logger.js';
 import type { UpstreamAuth } from '../../auth/upstream/config.js';
 import type { ResolveSecret } from '../../auth/secrets/ref.js';
-import { createUpstreamCredentials } from '../../auth/upstream/credentials.js';
+import { authContextOf, createUpstreamCredentials } from '../../auth/upstream/credentials.js';
 import { GatewayError } from '../../pipeline/errors.js';
 
 /** Below the 30 s expiry margin of cached tokens, so a refresh always lands before expiry. */
@@ -24,29 +25,44 @@ export interface CredentialHeaders {
   keepFresh(isClosed: () => boolean): void;
 }
 
+/** Where an upstream's authorization-code OAuth client comes from (src/auth/identity.ts). */
+export type OAuthClientFor = (upstream: string) => { headers(principalKey: string): Promise<Record<string, string>> } | undefined;
+
+/** The identity an operator authorized with `portcullis upstreams authorize` (links are per upstream, not per caller). */
+const GATEWAY_PRINCIPAL = '@gateway';
+
 export async function credentialHeaders(
   upstream: string,
   staticHeaders: Readonly<Record<string, string>>,
   auth: UpstreamAuth | undefined,
   resolveSecret: ResolveSecret | undefined,
   log: Logger,
+  oauthFor?: OAuthClientFor,
 ): Promise<CredentialHeaders> {
   const headers: Record<string, string> = { ...staticHeaders };
   if (!auth) return { headers, authContext: '', keepFresh: () => undefined };
-  if (auth.type === 'token-exchange') {
+  let current: () => Promise<Record<string, string>>;
+  if (auth.type === 'oauth') {
+    const client = oauthFor?.(upstream);
+    if (!client) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: its OAuth client is not started`);
+    // Throws ERR_UPSTREAM_AUTH_REQUIRED (naming the CLI command) until an operator has authorized.
+    current = () => client.headers(GATEWAY_PRINCIPAL);
+  } else if (auth.type === 'token-exchange') {
     // Exchanging needs the caller's token per request; links are shared, so this is refused at compile time.
     throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: token-exchange is not available on links yet`);
+  } else {
+    if (!resolveSecret) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: the secret layer is not started`);
+    const creds = createUpstreamCredentials(auth, { resolveSecret, logger: log });
+    current = () => creds.headers(GATEWAY_CONTEXT);
   }
-  if (!resolveSecret) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: the secret layer is not started`);
-  const creds = createUpstreamCredentials(auth, { resolveSecret, logger: log });
-  Object.assign(headers, await creds.headers(GATEWAY_CONTEXT));
+  Object.assign(headers, await current());
   return {
     headers,
-    authContext: creds.authContext,
+    authContext: authContextOf(auth),
     keepFresh(isClosed) {
       const timer = setInterval(() => {
         if (isClosed()) return clearInterval(timer);
-        creds.headers(GATEWAY_CONTEXT).then(
+        current().then(
           (h) => Object.assign(headers, h),
           (e: unknown) => log.warn({ upstream, err: (e as Error).message }, 'upstream.credentials_refresh_failed'),
         );
