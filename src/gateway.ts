@@ -109,7 +109,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     auth: identity.authenticator,
     metadataUrl: (endpoint) => identity.metadataUrl(endpoint),
     prm: (endpoint) => identity.prm(endpoint),
-    authServer: () => identity.authServer(),
+    mounts: () => identity.mounts(),
     adminKeys: identity.adminKeys,
   });
 

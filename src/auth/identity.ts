@@ -13,7 +13,8 @@ import type { Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../pipeline/context.js';
 import type { Store } from '../storage/ports.js';
-import type { MountedAuthServer } from '../http/server.js';
+import type { MountedHandler } from '../http/server.js';
+import { createUpstreamOAuthRoutes, type UpstreamOAuthRoutes } from './upstream-oauth/routes.js';
 import { DEFAULT_VIEW } from '../catalog/view.js';
 import { Authenticator, type VerifiedToken } from './resource/authenticator.js';
 import { canonicalBase, metadataUrl, resourceUri } from './resource/resources.js';
@@ -32,7 +33,9 @@ export interface Identity {
   readonly adminKeys: AdminKeys;
   metadataUrl(endpoint: string): string;
   prm(endpoint: string): Record<string, unknown> | undefined;
-  authServer(): MountedAuthServer | undefined;
+  authServer(): MountedHandler | undefined;
+  /** Handlers the front door mounts beside its router (authorization server, upstream OAuth routes). */
+  mounts(): readonly MountedHandler[];
   /** The secret layer (resolver for upstream credentials), once started. */
   secrets(): SecretsSetup | undefined;
   /** The OAuth client of an upstream with `auth: {type: oauth}`. */
@@ -53,6 +56,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
   let as: AuthorizationServer | undefined;
   let issuers: string[] = [];
   let oauthClients = new Map<string, UpstreamOAuth>();
+  let oauthRoutes: UpstreamOAuthRoutes | undefined;
+  let perUserOAuth = false;
 
   /** One OAuth client per upstream with `auth: {type: oauth}`; they read tokens an operator stored. */
   const buildOAuthClients = async (s: Snapshot): Promise<void> => {
@@ -72,6 +77,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
           clientName: a.clientName,
           allowPrivateNetwork: a.allowPrivateNetwork,
           logger: log,
+          // A caller without a token gets a one-time link to /oauth/upstream/<name>/authorize.
+          authorizeBase: base,
           ...(a.scope ? { scope: a.scope } : {}),
           ...(a.clientId ? { clientId: a.clientId } : {}),
           ...(clientSecret ? { clientSecret } : {}),
@@ -81,6 +88,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
     }
     const old = oauthClients;
     oauthClients = next;
+    perUserOAuth = s.upstreams.some((u) => u.kind !== 'stdio' && u.auth?.type === 'oauth' && u.auth.identity === 'user');
+    oauthRoutes ??= createUpstreamOAuthRoutes({ clientFor: (n) => oauthClients.get(n), secureCookies: base.startsWith('https:'), logger: log });
     for (const c of old.values()) await c.close();
   };
 
@@ -166,6 +175,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
       });
     },
     authServer: () => as,
+    // The upstream OAuth routes matter only while some upstream uses identity: user.
+    mounts: () => [...(as ? [as] : []), ...(oauthRoutes && perUserOAuth ? [oauthRoutes] : [])],
     secrets: () => secrets,
     oauthFor: (upstream) => oauthClients.get(upstream),
     async start(boundUrl) {

@@ -26,14 +26,15 @@ export interface FrontDoorOptions {
   metadataUrl(endpoint: string): string;
   /** The endpoint's PRM document, or undefined when the gateway does not require tokens (404). */
   prm(endpoint: string): Record<string, unknown> | undefined;
-  /** The built-in authorization server, once started; it serves the paths it owns itself. */
-  authServer(): MountedAuthServer | undefined;
+  /** Handlers that serve the paths they own themselves, without a bearer token: the built-in
+   * authorization server and the upstream OAuth browser routes, once started. */
+  mounts(): readonly MountedHandler[];
   /** API keys for the admin API. */
   adminKeys: AdminKeys;
 }
 
-/** What the front door needs from the built-in authorization server. */
-export interface MountedAuthServer {
+/** A handler mounted beside the router (its own public endpoints, e.g. an OAuth server). */
+export interface MountedHandler {
   owns(path: string): boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** Route patterns it serves, for the route inventory. */
@@ -137,11 +138,11 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
       reply.hijack();
       return;
     }
-    const as = opts.authServer();
     const path = pathOf(req.raw.url);
-    if (as?.owns(path)) {
+    const mount = opts.mounts().find((m) => m.owns(path));
+    if (mount) {
       reply.hijack();
-      as.handle(req.raw, reply.raw).catch((e: unknown) => unhandled(core, reply.raw, e));
+      mount.handle(req.raw, reply.raw).catch((e: unknown) => unhandled(core, reply.raw, e));
       return;
     }
     if ((req.routeOptions.config as { public?: boolean } | undefined)?.public === true) return done();

@@ -43,7 +43,8 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
   if (!manager || manager.health !== 'healthy') {
     throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', `Upstream ${r.upstream} is unavailable`);
   }
-  const link = await manager.link(`${ctx.principal.tenant}/${ctx.principal.subject}`, ctx.sessionId);
+  // Tenant, vouching issuer and subject: the same subject from two issuers is two principals.
+  const link = await manager.link(`${ctx.principal.tenant}/${ctx.principal.issuer ?? ctx.principal.authMethod}/${ctx.principal.subject}`, ctx.sessionId);
   const opts = {
     sink: ctx.sink,
     signal: ctx.signal,

@@ -92,7 +92,16 @@ export class UpstreamManager {
         if (s === 'idle') void own.stop();
       });
     }
-    return sup.get();
+    const own = sup;
+    return own.get().catch((e: unknown) => {
+      // The caller has not authorized yet: no restart loop for this link, and once they have
+      // authorized the next call starts a fresh one.
+      if (e instanceof GatewayError && e.code === 'ERR_UPSTREAM_AUTH_REQUIRED' && this.privateLinks.get(key) === own) {
+        this.privateLinks.delete(key);
+        void own.stop();
+      }
+      throw e;
+    });
   }
 
   /** A legacy session ended: its private links go with it. */
@@ -131,7 +140,7 @@ export class UpstreamManager {
   }
 
   private async openLink(key: string): Promise<UpstreamLink> {
-    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps);
+    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps, key.startsWith('p:') ? key.slice(2) : undefined);
     if (key === 'control' && this.lists) {
       // A replacement control link (restart or max-lifetime recycle): re-read the catalogue and
       // move the listen stream onto it once the supervisor has adopted it.

@@ -20,7 +20,7 @@ export interface LinkDeps {
   oauthFor?: OAuthClientFor;
 }
 
-export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number, deps?: LinkDeps): Promise<UpstreamLink> {
+export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number, deps?: LinkDeps, principalKey?: string): Promise<UpstreamLink> {
   switch (cfg.kind) {
     case 'stdio':
       return openStdioLink(
@@ -39,7 +39,7 @@ export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Sto
       );
     case 'streamable-http':
     case 'sse': {
-      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log, deps?.oauthFor);
+      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log, deps?.oauthFor, principalKey);
       // Verdicts are cached per credential: another identity may see another era (or a 401).
       const AUTH_CONTEXT = creds.authContext || 'static';
       const httpCfg = {

@@ -18,7 +18,7 @@ import { addUser } from '../../src/auth/users/users.js';
 import { openStore } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/ports.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { Jar, signInAs } from '../helpers/oauth-browser.js';
+import { Jar, http, signInAs } from '../helpers/oauth-browser.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { legacyClient } from './helpers-wire.js';
 
@@ -133,6 +133,57 @@ test('an operator-authorized OAuth identity reaches a protected upstream; the cl
   assert.ok(bearers.length >= 2, `the upstream saw ${bearers.length} authorized requests`);
   assert.ok(!seen.some((h) => h.includes('the-clients-own-token')), 'the client token reached the upstream');
   assert.ok(mock.record.messages.some((m) => (m.msg as { method?: string }).method === 'tools/call'));
+});
+
+test('identity: user — a caller without a token gets a one-time authorize link; after signing in, their calls go through with their own token', async () => {
+  const secrets = gw.gateway.identity.secrets()?.secrets;
+  assert.ok(secrets);
+  // The catalogue is read with the gateway identity: the operator authorizes that first.
+  const callback = 'http://127.0.0.1:9/callback';
+  const op = new UpstreamOAuth({ upstream: 'mine', serverUrl: resource, redirectUri: callback, secrets, clientName: 'Portcullis e2e', allowPrivateNetwork: true });
+  try {
+    await op.complete((await signInAs('operator', PASSWORD, new Jar(), await op.begin('@gateway'), callback)).searchParams);
+  } finally {
+    await op.close();
+  }
+  await addUser(asStore.users, { username: 'carol', tenant: 'ops', roles: [], password: PASSWORD });
+  gw.reload(
+    [
+      'gateway: { storage: memory }',
+      'log: { level: silent }',
+      'upstreams:',
+      `  - { name: mine, kind: streamable-http, url: "${resource}", sharing: per-principal, auth: { type: oauth, identity: user, allowPrivateNetwork: true } }`,
+    ].join('\n'),
+  );
+  await gw.waitHealthy(['mine']);
+  const client = await legacyClient(gw.mcp);
+  try {
+    const before = mock.record.messages.filter((m) => (m.msg as { method?: string }).method === 'tools/call').length;
+    let authorizeUrl = '';
+    await assert.rejects(client.callTool({ name: 'mine__echo', arguments: { text: 'x' } }), (e: { code?: number; data?: { portcullis?: string; authorizeUrl?: string } }) => {
+      assert.equal(e.data?.portcullis, 'ERR_UPSTREAM_AUTH_REQUIRED');
+      authorizeUrl = e.data?.authorizeUrl ?? '';
+      return true;
+    });
+    assert.ok(authorizeUrl.startsWith(`${gw.url}/oauth/upstream/mine/authorize?ticket=`), authorizeUrl);
+    assert.equal(mock.record.messages.filter((m) => (m.msg as { method?: string }).method === 'tools/call').length, before);
+    // The user opens the link: the gateway redirects to the upstream's authorization server,
+    // carol signs in and approves, the server redirects back to the gateway's callback.
+    const jar = new Jar();
+    const back = await signInAs('carol', PASSWORD, jar, authorizeUrl, `${gw.url}/oauth/upstream/callback`);
+    const page = await http(jar, 'GET', back);
+    assert.equal(page.status, 200, page.text.slice(0, 200));
+    // The ticket is single-use.
+    assert.equal((await http(new Jar(), 'GET', authorizeUrl)).status, 400);
+    const r = (await client.callTool({ name: 'mine__echo', arguments: { text: 'as carol' } })) as { content: { text: string }[] };
+    assert.equal(r.content[0]?.text, 'as carol');
+  } finally {
+    await client.close();
+  }
+  // The upstream saw carol's token on the call (a JWT with sub carol), not only the operator's.
+  const subs = seen.filter((h) => h.startsWith('Bearer ')).map((h) => JSON.parse(Buffer.from(h.slice(7).split('.')[1] ?? '', 'base64url').toString()) as { sub?: string });
+  assert.ok(subs.some((p) => p.sub === 'carol'), JSON.stringify(subs.map((p) => p.sub)));
+  assert.ok(subs.some((p) => p.sub === 'operator'));
 });
 
 test('an OAuth upstream nobody has authorized is unhealthy and says how to fix it', async () => {

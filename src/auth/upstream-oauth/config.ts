@@ -57,6 +57,13 @@ export const OAuthUpstreamAuth = z
         'An https URL (with a path) where you publish this gateway\'s Client ID Metadata Document; used as the client_id when the authorization server advertises `client_id_metadata_document_supported`. Its `redirect_uris` must list the gateway\'s `/oauth/upstream/callback` URL.',
       ),
     clientName: z.string().min(1).max(100).default('Portcullis').describe('Client name sent in dynamic client registration (shown on consent screens).'),
+    identity: z
+      .enum(['gateway', 'user'])
+      .default('gateway')
+      .describe(
+        "Whose authorization the upstream sees. gateway: one identity an operator authorizes with `portcullis upstreams authorize`. " +
+          "user: each caller authorizes their own account (the error for a caller without a token carries a one-time `authorizeUrl`); needs `sharing: per-principal`. The catalogue is still read with the gateway identity.",
+      ),
     allowPrivateNetwork: z
       .boolean()
       .default(false)

@@ -38,6 +38,8 @@ export async function credentialHeaders(
   resolveSecret: ResolveSecret | undefined,
   log: Logger,
   oauthFor?: OAuthClientFor,
+  /** The caller a private link is for; undefined for the control link and shared links. */
+  principalKey?: string,
 ): Promise<CredentialHeaders> {
   const headers: Record<string, string> = { ...staticHeaders };
   if (!auth) return { headers, authContext: '', keepFresh: () => undefined };
@@ -45,8 +47,10 @@ export async function credentialHeaders(
   if (auth.type === 'oauth') {
     const client = oauthFor?.(upstream);
     if (!client) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: its OAuth client is not started`);
-    // Throws ERR_UPSTREAM_AUTH_REQUIRED (naming the CLI command) until an operator has authorized.
-    current = () => client.headers(GATEWAY_PRINCIPAL);
+    // Throws ERR_UPSTREAM_AUTH_REQUIRED until someone has authorized: for the gateway identity the
+    // error names the CLI command, for a user it carries a one-time authorizeUrl.
+    const who = auth.identity === 'user' && principalKey !== undefined ? principalKey : GATEWAY_PRINCIPAL;
+    current = () => client.headers(who);
   } else if (auth.type === 'token-exchange') {
     // Exchanging needs the caller's token per request; links are shared, so this is refused at compile time.
     throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: token-exchange is not available on links yet`);

@@ -142,7 +142,7 @@ test('records survive a reopen of the SQLite store (what the CLI writes, the gat
 });
 
 test('config: OAuthUpstreamAuth defaults, refusals, and a description on every field', () => {
-  assert.deepEqual(OAuthUpstreamAuth.parse({ type: 'oauth' }), { type: 'oauth', clientName: 'Portcullis', allowPrivateNetwork: false });
+  assert.deepEqual(OAuthUpstreamAuth.parse({ type: 'oauth' }), { type: 'oauth', clientName: 'Portcullis', identity: 'gateway', allowPrivateNetwork: false });
   const full = OAuthUpstreamAuth.parse({ type: 'oauth', scope: 'repo read:org', clientId: 'abc', clientSecret: { env: 'GH_SECRET' }, clientName: 'Acme gateway', allowPrivateNetwork: true });
   assert.equal(full.clientId, 'abc');
   assert.ok(OAuthUpstreamAuth.safeParse({ type: 'oauth', clientMetadataUrl: 'https://gw.example.com/oauth/client.json' }).success);
