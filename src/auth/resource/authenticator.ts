@@ -52,13 +52,20 @@ export class Authenticator {
     return this.viaToken(presented, endpoint);
   }
 
-  /** The scopes a token needs for `endpoint`: every configured scope that opens it. */
-  scopesFor(endpoint: string): string[] {
-    return this.deps
-      .auth()
-      .scopes.filter((s) => !s.servers || s.servers.has(endpoint))
-      .map((s) => s.name);
+  /** The scopes a token needs for `endpoint`: every configured scope that opens it (cached per snapshot). */
+  scopesFor(endpoint: string): readonly string[] {
+    const auth = this.deps.auth();
+    if (this.scopeCache?.auth !== auth) this.scopeCache = { auth, byEndpoint: new Map() };
+    let names = this.scopeCache.byEndpoint.get(endpoint);
+    if (!names) {
+      names = auth.scopes.filter((s) => !s.servers || s.servers.has(endpoint)).map((s) => s.name);
+      // Bounded by the configured endpoints; an unknown name never reaches here (404 first).
+      if (this.scopeCache.byEndpoint.size < 1024) this.scopeCache.byEndpoint.set(endpoint, names);
+    }
+    return names;
   }
+
+  private scopeCache: { auth: CompiledAuth; byEndpoint: Map<string, readonly string[]> } | undefined;
 
   private async viaApiKey(key: string, endpoint: string): Promise<Principal> {
     const verify = this.deps.verifyApiKey;
