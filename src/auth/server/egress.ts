@@ -63,7 +63,8 @@ export class EgressDeniedError extends Error {
   }
 }
 
-function guardedLookup(allowLoopback: boolean): LookupFunction {
+/** A DNS lookup for undici's connector that refuses a name resolving to any non-public address. */
+export function guardedLookup(allowLoopback: boolean): LookupFunction {
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '', 0);

@@ -5,11 +5,10 @@
  * addresses (private, link-local, metadata, …) are refused, loopback only when allowed.
  * Responses are capped in size and time.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import { Agent, fetch as undiciFetch, type RequestInit as UndiciInit } from 'undici';
 import type { CustomFetch } from 'openid-client';
-import { addressAllowed, EgressDeniedError } from './egress.js';
+import { addressAllowed, EgressDeniedError, guardedLookup } from './egress.js';
 import { isLoopbackHostname } from './federation-config.js';
 
 /** Largest response body accepted from a provider (discovery, JWKS, token, userinfo). */
@@ -17,21 +16,6 @@ export const MAX_FEDERATION_RESPONSE_BYTES = 256 * 1024;
 /** Connect, headers and body deadlines, in ms. */
 const CONNECT_MS = 5_000;
 const RESPONSE_MS = 10_000;
-
-function checkedLookup(allowLoopback: boolean): LookupFunction {
-  return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '', 0);
-      const list = addresses as unknown as LookupAddress[];
-      if (list.length === 0 || list.some((a) => !addressAllowed(a.address, allowLoopback))) {
-        return callback(new EgressDeniedError(`refused: ${hostname} resolves to a non-public address`) as NodeJS.ErrnoException, '', 0);
-      }
-      if (options.all) return callback(null, list);
-      const first = list[0] as LookupAddress;
-      return callback(null, first.address, first.family);
-    });
-  };
-}
 
 /** A guarded fetch for openid-client plus the close of its connection pool. */
 export interface FederationFetch {
@@ -42,7 +26,7 @@ export interface FederationFetch {
 /** Builds the guarded fetch; `allowLoopback` admits loopback hosts (over http too), never private ranges. */
 export function createFederationFetch(opts: { allowLoopback: boolean }): FederationFetch {
   const agent = new Agent({
-    connect: { lookup: checkedLookup(opts.allowLoopback), timeout: CONNECT_MS },
+    connect: { lookup: guardedLookup(opts.allowLoopback), timeout: CONNECT_MS },
     connections: 8,
     headersTimeout: RESPONSE_MS,
     bodyTimeout: RESPONSE_MS,
