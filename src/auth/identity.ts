@@ -17,6 +17,7 @@ import type { MountedHandler } from '../http/server.js';
 import { createUpstreamOAuthRoutes, type UpstreamOAuthRoutes } from './upstream-oauth/routes.js';
 import { DEFAULT_VIEW } from '../catalog/view.js';
 import { Authenticator, type VerifiedToken } from './resource/authenticator.js';
+import { rememberSubjectToken } from './subject-tokens.js';
 import { canonicalBase, metadataUrl, resourceUri } from './resource/resources.js';
 import { protectedResourceMetadata } from './resource/prm.js';
 import { setupSecrets, type SecretsSetup } from './secrets/setup.js';
@@ -98,6 +99,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
   const verifyToken = async (token: string): Promise<VerifiedToken> => {
     if (!verifier) throw new Error('token verifier not started');
     const v = await verifier.verify(token);
+    // Upstreams with token exchange act on the caller's behalf with this token.
+    rememberSubjectToken(v.principal, token);
     return { principal: v.principal, audiences: v.audiences, issuerAudience: v.issuerAudience };
   };
   const verifyKey = async (key: string): Promise<Principal> => {

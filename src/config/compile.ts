@@ -192,9 +192,9 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
       // Each caller's token travels on that caller's own link.
       issue(['upstreams', i, 'sharing'], 'auth.identity: user needs sharing: per-principal');
     }
-    if ((u.kind === 'streamable-http' || u.kind === 'sse') && u.auth?.type === 'token-exchange') {
-      // The exchange needs the caller's token on each request; links are opened per upstream, not per call.
-      issue(['upstreams', i, 'auth', 'type'], 'token-exchange toward upstreams is not available yet; use bearer, header or client-credentials');
+    if ((u.kind === 'streamable-http' || u.kind === 'sse') && u.auth?.type === 'token-exchange' && u.sharing !== 'per-principal') {
+      // Each caller's exchanged token travels on that caller's own link.
+      issue(['upstreams', i, 'sharing'], 'auth.type: token-exchange needs sharing: per-principal');
     }
     // Disabled entries expose nothing, so only enabled ones compete for a prefix.
     const prefix = u.prefix ?? u.name;

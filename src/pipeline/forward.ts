@@ -5,6 +5,7 @@
  * caller's stream; legacy results gain `resultType` for modern clients; resource-not-found
  * codes are translated.
  */
+import { subjectTokenOf } from '../auth/subject-tokens.js';
 import { META } from '../mcp/eras.js';
 import { isObject, RpcCode, type CallOutcome } from '../mcp/jsonrpc.js';
 import type { CallContext } from './context.js';
@@ -44,7 +45,7 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', `Upstream ${r.upstream} is unavailable`);
   }
   // Tenant, vouching issuer and subject: the same subject from two issuers is two principals.
-  const link = await manager.link(`${ctx.principal.tenant}/${ctx.principal.issuer ?? ctx.principal.authMethod}/${ctx.principal.subject}`, ctx.sessionId);
+  const link = await manager.link(`${ctx.principal.tenant}/${ctx.principal.issuer ?? ctx.principal.authMethod}/${ctx.principal.subject}`, ctx.sessionId, subjectTokenOf(ctx.principal));
   const opts = {
     sink: ctx.sink,
     signal: ctx.signal,

@@ -41,6 +41,8 @@ export class UpstreamManager {
   info: UpstreamInfo | undefined;
   private readonly control: LinkSupervisor;
   private readonly privateLinks = new Map<string, LinkSupervisor>();
+  /** The newest verified access token of each private link's caller (bounded like privateLinks). */
+  private readonly subjects = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private stopped = false;
@@ -73,10 +75,12 @@ export class UpstreamManager {
   }
 
   /** The link a call should use, chosen by the upstream's sharing mode. */
-  async link(principalKey: string, sessionId: string | undefined): Promise<UpstreamLink> {
+  async link(principalKey: string, sessionId: string | undefined, subjectToken?: string): Promise<UpstreamLink> {
     if (this.stopped) throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', `Upstream ${this.name} is stopped`);
     if (this.cfg.sharing === 'shared') return this.control.get();
     const key = this.cfg.sharing === 'per-session' && sessionId ? `s:${sessionId}` : `p:${principalKey}`;
+    // The caller's newest access token, for links that exchange it (RFC 8693) when they refresh.
+    if (subjectToken !== undefined) this.subjects.set(key, subjectToken);
     let sup = this.privateLinks.get(key);
     if (!sup) {
       if (this.privateLinks.size >= MAX_PRIVATE_LINKS) {
@@ -88,7 +92,10 @@ export class UpstreamManager {
       own.onStateChange((s) => {
         if (s !== 'stopped' && s !== 'idle') return;
         // An idle private link is retired for good, so nothing can restart it untracked.
-        if (this.privateLinks.get(key) === own) this.privateLinks.delete(key);
+        if (this.privateLinks.get(key) === own) {
+          this.privateLinks.delete(key);
+          this.subjects.delete(key);
+        }
         if (s === 'idle') void own.stop();
       });
     }
@@ -98,6 +105,7 @@ export class UpstreamManager {
       // authorized the next call starts a fresh one.
       if (e instanceof GatewayError && e.code === 'ERR_UPSTREAM_AUTH_REQUIRED' && this.privateLinks.get(key) === own) {
         this.privateLinks.delete(key);
+        this.subjects.delete(key);
         void own.stop();
       }
       throw e;
@@ -140,7 +148,7 @@ export class UpstreamManager {
   }
 
   private async openLink(key: string): Promise<UpstreamLink> {
-    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps, key.startsWith('p:') ? key.slice(2) : undefined);
+    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps, key.startsWith('p:') ? key.slice(2) : undefined, () => this.subjects.get(key));
     if (key === 'control' && this.lists) {
       // A replacement control link (restart or max-lifetime recycle): re-read the catalogue and
       // move the listen stream onto it once the supervisor has adopted it.

@@ -20,7 +20,15 @@ export interface LinkDeps {
   oauthFor?: OAuthClientFor;
 }
 
-export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Store, maxMessageBytes: number, deps?: LinkDeps, principalKey?: string): Promise<UpstreamLink> {
+export async function openLinkFor(
+  cfg: CompiledUpstream,
+  log: Logger,
+  store: Store,
+  maxMessageBytes: number,
+  deps?: LinkDeps,
+  principalKey?: string,
+  subjectToken?: () => string | undefined,
+): Promise<UpstreamLink> {
   switch (cfg.kind) {
     case 'stdio':
       return openStdioLink(
@@ -39,7 +47,7 @@ export async function openLinkFor(cfg: CompiledUpstream, log: Logger, store: Sto
       );
     case 'streamable-http':
     case 'sse': {
-      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log, deps?.oauthFor, principalKey);
+      const creds = await credentialHeaders(cfg.name, cfg.headers, cfg.auth, deps?.resolveSecret(), log, deps?.oauthFor, principalKey, subjectToken);
       // Verdicts are cached per credential: another identity may see another era (or a 401).
       const AUTH_CONTEXT = creds.authContext || 'static';
       const httpCfg = {

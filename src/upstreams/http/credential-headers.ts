@@ -1,6 +1,7 @@
 /**
  * The gateway's own credentials toward an HTTP upstream (src/auth/upstream: bearer, header, client
- * credentials; src/auth/upstream-oauth: an operator-authorized OAuth identity), kept current in the
+ * credentials, RFC 8693 token exchange of the caller's token on private links; src/auth/upstream-oauth:
+ * an operator-authorized or per-user OAuth identity), kept current in the
  * link's header set. The link reads its static headers on every request, so refreshing the
  * object in place is enough: a client-credentials token is replaced before it expires, and a
  * rotated secret file is picked up, without reopening the link. Never the client's credentials.
@@ -40,6 +41,8 @@ export async function credentialHeaders(
   oauthFor?: OAuthClientFor,
   /** The caller a private link is for; undefined for the control link and shared links. */
   principalKey?: string,
+  /** The caller's newest verified access token (token exchange). */
+  subjectToken?: () => string | undefined,
 ): Promise<CredentialHeaders> {
   const headers: Record<string, string> = { ...staticHeaders };
   if (!auth) return { headers, authContext: '', keepFresh: () => undefined };
@@ -52,8 +55,21 @@ export async function credentialHeaders(
     const who = auth.identity === 'user' && principalKey !== undefined ? principalKey : GATEWAY_PRINCIPAL;
     current = () => client.headers(who);
   } else if (auth.type === 'token-exchange') {
-    // Exchanging needs the caller's token per request; links are shared, so this is refused at compile time.
-    throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: token-exchange is not available on links yet`);
+    if (!resolveSecret) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: the secret layer is not started`);
+    if (principalKey === undefined) {
+      // The control link (catalogue, health) acts for no caller: it uses the gateway's own
+      // client-credentials token from the same token endpoint and client.
+      const { subjectTokenType: _unused, type: _type, ...client } = auth;
+      const creds = createUpstreamCredentials({ ...client, type: 'client-credentials' }, { resolveSecret, logger: log });
+      current = () => creds.headers(GATEWAY_CONTEXT);
+    } else {
+      const creds = createUpstreamCredentials(auth, { resolveSecret, logger: log });
+      current = () => {
+        const t = subjectToken?.();
+        // Without a token (an API key caller, say) the exchange refuses with ERR_UPSTREAM_AUTH_REQUIRED.
+        return creds.headers(t ? { principalKey, subjectToken: t } : { principalKey });
+      };
+    }
   } else {
     if (!resolveSecret) throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', `upstream ${upstream}: the secret layer is not started`);
     const creds = createUpstreamCredentials(auth, { resolveSecret, logger: log });

@@ -53,12 +53,12 @@ test('a config with no way in is refused', () => {
   assert.match(issues[0]!, /no way to authenticate/);
 });
 
-test('upstream OAuth for each user needs per-principal links; token exchange is refused for now', () => {
+test('upstream OAuth for each user and token exchange need per-principal links', () => {
   const up = (extra: string) => `upstreams:\n  - { name: u, kind: streamable-http, url: "https://u.example/mcp", ${extra} }`;
   assert.deepEqual(issuesOf(up('auth: { type: oauth, identity: user }')), ['upstreams[0].sharing: auth.identity: user needs sharing: per-principal']);
   assert.deepEqual(issuesOf(up('sharing: per-principal, auth: { type: oauth, identity: user }')), []);
   assert.deepEqual(issuesOf(up('auth: { type: oauth }')), []);
-  const te = issuesOf(up('auth: { type: token-exchange, tokenUrl: "https://idp.example/token", clientId: gw, clientSecret: { env: X } }'));
-  assert.equal(te.length, 1);
-  assert.match(te[0]!, /^upstreams\[0\]\.auth\.type: token-exchange toward upstreams is not available yet/);
+  const te = 'auth: { type: token-exchange, tokenUrl: "https://idp.example/token", clientId: gw, clientSecret: { env: X } }';
+  assert.deepEqual(issuesOf(up(te)), ['upstreams[0].sharing: auth.type: token-exchange needs sharing: per-principal']);
+  assert.deepEqual(issuesOf(up(`sharing: per-principal, ${te}`)), []);
 });
