@@ -12,6 +12,7 @@ import { createPrivateFile } from '../storage/private-file.js';
 import type { Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../pipeline/context.js';
+import { GatewayError } from '../pipeline/errors.js';
 import type { Store } from '../storage/ports.js';
 import type { MountedHandler } from '../http/server.js';
 import { createUpstreamOAuthRoutes, type UpstreamOAuthRoutes } from './upstream-oauth/routes.js';
@@ -97,14 +98,15 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
   const endpoints = (s: Snapshot): string[] => [DEFAULT_VIEW, ...s.virtualServers.map((v) => v.name)];
 
   const verifyToken = async (token: string): Promise<VerifiedToken> => {
-    if (!verifier) throw new Error('token verifier not started');
+    // No trusted issuer (yet): e.g. `auth` was added by a reload; a restart loads the rest.
+    if (!verifier) throw new GatewayError('ERR_INVALID_TOKEN', undefined, { detail: { reason: 'no-issuer' } });
     const v = await verifier.verify(token);
     // Upstreams with token exchange act on the caller's behalf with this token.
     rememberSubjectToken(v.principal, token);
     return { principal: v.principal, audiences: v.audiences, issuerAudience: v.issuerAudience };
   };
   const verifyKey = async (key: string): Promise<Principal> => {
-    if (!hashKey) throw new Error('API keys not started');
+    if (!hashKey) throw new GatewayError('ERR_INVALID_TOKEN', undefined, { detail: { reason: 'api-keys-not-started' } });
     const r = await verifyApiKey(store.apiKeys, hashKey, key, new Date(), {
       onTouchError: (err, id) => log.warn({ err, key: id }, 'api_key.touch_failed'),
     });
