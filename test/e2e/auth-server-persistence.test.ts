@@ -21,37 +21,11 @@ import { addUser } from '../../src/auth/users/users.js';
 import { openStore } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/ports.js';
 import { SQLITE_FILE } from '../../src/storage/sqlite/open.js';
+import { Jar } from '../helpers/oauth-browser.js';
 
 const PASSWORD = 'persistent-pass-42';
 const CALLBACK = 'http://127.0.0.1:47999/oauth/callback';
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('base64url');
-
-/** A cookie jar honouring names and paths (all oidc-provider's cookies need). */
-class Jar {
-  private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
-
-  store(setCookies: string[]): void {
-    for (const sc of setCookies) {
-      const [pair = '', ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const pathAttr = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='));
-      const path = pathAttr ? pathAttr.slice(5) : '/';
-      const expired = value === '' || attrs.some((a) => /expires=thu, 01 jan 1970/i.test(a.trim()) || /^max-age=0$/i.test(a.trim()));
-      const key = `${name}\u0000${path}`;
-      if (expired) this.cookies.delete(key);
-      else this.cookies.set(key, { name, value, path });
-    }
-  }
-
-  header(path: string): string {
-    return [...this.cookies.values()]
-      .filter((c) => c.path === '/' || path === c.path || path.startsWith(`${c.path}/`))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-  }
-}
 
 interface Reply {
   status: number;

@@ -19,6 +19,7 @@ import { SIGNING_KEYS_FILE, SigningKeys } from '../../src/auth/server/keys.js';
 import { addUser, setUserDisabled } from '../../src/auth/users/users.js';
 import { openStore } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/ports.js';
+import { Jar } from '../helpers/oauth-browser.js';
 
 const PASSWORD = 'wonderland-42';
 const HOSTILE_NAME = '<script>alert("x")</script> & Co';
@@ -28,35 +29,6 @@ interface Reply {
   headers: Headers;
   text: string;
   location?: string;
-}
-
-/** A cookie jar that honours names and paths, which is all oidc-provider's cookies need. */
-class Jar {
-  private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
-  readonly raw: string[] = [];
-
-  store(setCookies: string[]): void {
-    for (const sc of setCookies) {
-      this.raw.push(sc);
-      const [pair = '', ...attrs] = sc.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const pathAttr = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='));
-      const path = pathAttr ? pathAttr.slice(5) : '/';
-      const expired = value === '' || attrs.some((a) => /expires=thu, 01 jan 1970/i.test(a.trim()) || /^max-age=0$/i.test(a.trim()));
-      const key = `${name}\u0000${path}`;
-      if (expired) this.cookies.delete(key);
-      else this.cookies.set(key, { name, value, path });
-    }
-  }
-
-  header(path: string): string {
-    return [...this.cookies.values()]
-      .filter((c) => c.path === '/' || path === c.path || path.startsWith(`${c.path}/`))
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-  }
 }
 
 function pkce(): { verifier: string; challenge: string } {

@@ -7,8 +7,12 @@ import assert from 'node:assert/strict';
 /** Cookies by name and path (what oidc-provider and the binding cookie need). */
 export class Jar {
   private readonly c = new Map<string, { name: string; value: string; path: string }>();
+  /** Every Set-Cookie value seen, in order (tests inspect attributes). */
+  readonly raw: string[] = [];
+
   store(setCookies: string[]): void {
     for (const sc of setCookies) {
+      this.raw.push(sc);
       const [pair = '', ...attrs] = sc.split(';');
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq).trim();
