@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { children, killAllNow, killGroup, reapChildrenOnExit } from './lib/children.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHIM = join(ROOT, 'test/conformance/globsync-shim.mjs');
@@ -69,29 +70,7 @@ function usage(msg) {
 
 // ---------------------------------------------------------------- processes
 
-const children = new Map();
-
-function killGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-function killAllNow() {
-  for (const pid of children.keys()) killGroup(pid, 'SIGKILL');
-  children.clear();
-}
-
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    process.stderr.write(`\n${signal}: stopping every child process\n`);
-    killAllNow();
-    process.exit(130);
-  });
-}
+reapChildrenOnExit();
 const watchdog = setTimeout(() => {
   process.stderr.write(`\nconformance-auth: over the ${OVERALL_TIMEOUT_MS / 60_000} min bound, giving up\n`);
   killAllNow();

@@ -30,6 +30,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { compareRuns, readChecks, totals } from '../test/conformance/compare.mjs';
+import { children, killAllNow, killGroup, reapChildrenOnExit } from './lib/children.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHIM = join(ROOT, 'test/conformance/globsync-shim.mjs');
@@ -53,31 +54,7 @@ const TARGETS = ['direct', 'gateway-http', 'gateway-stdio'];
 
 // ---------------------------------------------------------------- processes
 
-/** Every child still running, by pid; each leads its own process group. */
-const children = new Map();
-
-function killGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Synchronous so it also works from the 'exit' handler. */
-function killAllNow() {
-  for (const pid of children.keys()) killGroup(pid, 'SIGKILL');
-  children.clear();
-}
-
-process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    process.stderr.write(`\n${signal}: stopping every child process\n`);
-    killAllNow();
-    process.exit(130);
-  });
-}
+reapChildrenOnExit();
 process.on('uncaughtException', (error) => {
   process.stderr.write(`fatal: ${error.stack ?? error}\n`);
   killAllNow();
