@@ -11,7 +11,8 @@ import { loadKeyHashKey } from '../auth/keys/hash-key.js';
 import { SecretRef, type ResolveSecret } from '../auth/secrets/ref.js';
 import { ConfigError, formatIssue, loadConfigFile } from '../config/load.js';
 import type { Snapshot } from '../config/compile.js';
-import type { ApiKeyRecord, Store } from '../storage/ports.js';
+import type { Store } from '../storage/ports.js';
+import { publicKeyView } from '../auth/keys/view.js';
 
 /** An open store plus what the identity commands need from the config. */
 export interface IdentityContext {
@@ -121,28 +122,6 @@ export function parseExpires(text: string, now: Date): Date {
   return at;
 }
 
-function status(k: ApiKeyRecord, now: Date): 'active' | 'revoked' | 'expired' {
-  if (k.revokedAt) return 'revoked';
-  if (k.expiresAt && k.expiresAt.getTime() <= now.getTime()) return 'expired';
-  return 'active';
-}
-
-/** A key as `keys list` shows it: every field except the hash. */
-function publicView(k: ApiKeyRecord, now: Date): Record<string, unknown> {
-  return {
-    id: k.id,
-    name: k.name,
-    tenant: k.tenant,
-    roles: k.roles,
-    virtualServers: k.virtualServers,
-    status: status(k, now),
-    createdAt: k.createdAt.toISOString(),
-    expiresAt: k.expiresAt?.toISOString() ?? null,
-    revokedAt: k.revokedAt?.toISOString() ?? null,
-    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-  };
-}
-
 /** Left-aligned columns separated by two spaces; the last column is not padded. */
 export function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -179,7 +158,7 @@ export function keysCommand(overrides: Partial<IdentityCliDeps> = {}): Command {
           now,
           ...(expiresAt ? { expiresAt } : {}),
         });
-        if (opts.json) d.out(JSON.stringify({ ...publicView(record, now), key }));
+        if (opts.json) d.out(JSON.stringify({ ...publicKeyView(record, now), key }));
         else d.out(key);
         d.err(`created API key ${record.id} (tenant ${record.tenant}). Store the key now: it cannot be shown again.`);
       });
@@ -194,7 +173,7 @@ export function keysCommand(overrides: Partial<IdentityCliDeps> = {}): Command {
     .action(async (opts: { config: string; tenant?: string; json?: boolean }) => {
       await runIdentity(d, opts.config, async (ctx) => {
         const now = d.now();
-        const keys = (await ctx.store.apiKeys.list(opts.tenant)).map((k) => publicView(k, now));
+        const keys = (await ctx.store.apiKeys.list(opts.tenant)).map((k) => publicKeyView(k, now));
         if (opts.json) {
           d.out(JSON.stringify(keys));
           return;

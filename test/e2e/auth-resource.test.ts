@@ -257,8 +257,8 @@ describe('admin API for keys', () => {
     assert.match(k.key, /^pcl_/);
     assert.equal(k.tenant, 'acme');
     assert.equal(k.hash, undefined);
-    const listed = (await (await fetch(`${gw.url}/admin/api/keys`, { headers: admin })).json()) as { keys: { id: string; hash?: string }[] };
-    assert.ok(listed.keys.some((x) => x.id === k.id));
+    const listed = (await (await fetch(`${gw.url}/admin/api/keys`, { headers: admin })).json()) as { keys: { id: string; hash?: string; status?: string }[] };
+    assert.equal(listed.keys.find((x) => x.id === k.id)?.status, 'active');
     assert.ok(listed.keys.every((x) => x.hash === undefined));
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: LEGACY, capabilities: {}, clientInfo: { name: 't', version: '1' } } });
     const use = await post('/servers/team/mcp', { authorization: `Bearer ${k.key}` }, init);
@@ -270,6 +270,8 @@ describe('admin API for keys', () => {
     // A non-admin is refused.
     assert.equal((await fetch(`${gw.url}/admin/api/keys`, { headers: { authorization: `Bearer ${await token({})}` } })).status, 403);
     assert.equal((await fetch(`${gw.url}/admin/api/keys/${k.id}`, { method: 'DELETE', headers: admin })).status, 204);
+    const after = (await (await fetch(`${gw.url}/admin/api/keys`, { headers: admin })).json()) as { keys: { id: string; status?: string }[] };
+    assert.equal(after.keys.find((x) => x.id === k.id)?.status, 'revoked');
     assert.equal((await post('/servers/team/mcp', { authorization: `Bearer ${k.key}` }, init)).status, 401);
     const bad = await fetch(`${gw.url}/admin/api/keys`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: '{"name":""}' });
     assert.equal(bad.status, 400);

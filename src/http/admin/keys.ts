@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { Principal } from '../../pipeline/context.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import type { ApiKeyRecord } from '../../storage/ports.js';
+import { publicKeyView } from '../../auth/keys/view.js';
 import { readBody } from '../body.js';
 import { sendError, sendJson } from '../respond.js';
 
@@ -33,21 +34,6 @@ const CreateBody = z
 
 const MAX_BODY = 16 * 1024;
 
-/** The public view of a key: never its hash. */
-function view(k: ApiKeyRecord): Record<string, unknown> {
-  return {
-    id: k.id,
-    name: k.name,
-    tenant: k.tenant,
-    roles: k.roles,
-    virtualServers: k.virtualServers,
-    createdAt: k.createdAt.toISOString(),
-    expiresAt: k.expiresAt?.toISOString() ?? null,
-    revokedAt: k.revokedAt?.toISOString() ?? null,
-    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-  };
-}
-
 export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, principalOf: (req: IncomingMessage) => Principal, onError: (res: ServerResponse, e: unknown) => void): void {
   const guarded =
     (fn: (p: Principal, req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>) =>
@@ -62,7 +48,7 @@ export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, princip
 
   app.get(
     '/admin/api/keys',
-    guarded(async (p, _req, res) => sendJson(res, 200, { keys: (await keys.list(p.tenant)).map(view) }, { 'cache-control': 'no-store' })),
+    guarded(async (p, _req, res) => sendJson(res, 200, { keys: (await keys.list(p.tenant)).map((k) => publicKeyView(k, new Date())) }, { 'cache-control': 'no-store' })),
   );
   app.post(
     '/admin/api/keys',
@@ -82,7 +68,7 @@ export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, princip
         ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt) } : {}),
       });
       // The only time the key is shown.
-      sendJson(res, 201, { key, ...view(record) }, { 'cache-control': 'no-store' });
+      sendJson(res, 201, { key, ...publicKeyView(record, new Date()) }, { 'cache-control': 'no-store' });
     }),
   );
   app.delete(
