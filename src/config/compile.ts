@@ -10,6 +10,9 @@ import { compileGlob, type GlobMatcher } from './glob.js';
 import { parseByteSize, parseDuration } from './units.js';
 import { compileAuth, type CompiledAuth } from '../auth/compile.js';
 import type { UpstreamAuth } from '../auth/upstream/config.js';
+import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
+import { compileRateLimits, type CompiledRateLimits } from '../stages/rate-limit/compile.js';
+import { compileOverload, compileResilience, type CompiledOverload, type CompiledResilience } from '../upstreams/resilience/compile.js';
 
 /** One problem in a config file, located by YAML path and (when known) 1-based line. */
 export interface ConfigIssue {
@@ -60,6 +63,11 @@ interface CompiledUpstreamBase {
   prefix: string;
   tags: readonly string[];
   timeouts: Timeouts;
+  resilience: CompiledResilience;
+  /** The owning tenant. */
+  tenant: string;
+  /** Other tenants that may use it; '*' means every tenant. */
+  shareWith: ReadonlySet<string>;
   /** sha256 hex of the canonical JSON of the config entry; differs exactly when the entry changed. */
   fingerprint: string;
 }
@@ -117,6 +125,8 @@ export interface CompiledVirtualServer {
   name: string;
   description?: string;
   eras: 'both' | 'legacy' | 'modern';
+  /** The owning tenant: other tenants' principals get 404 from this endpoint. */
+  tenant: string;
   rename: ReadonlyMap<string, string>;
   descriptions: ReadonlyMap<string, string>;
   include: readonly CompiledSelector[];
@@ -143,12 +153,16 @@ export interface Snapshot {
     limits: { maxBodyBytes: number; maxHeaderBytes: number; maxJsonDepth: number; maxUpstreamMessageBytes: number };
     sessions: { idleTtlMs: number; max: number; resumeBufferEvents: number };
     shutdownGraceMs: number;
+    overload: CompiledOverload;
   };
   /** How the front door authenticates callers. */
   auth: CompiledAuth;
   /** Enabled upstreams only, in file order. */
   upstreams: readonly CompiledUpstream[];
   virtualServers: readonly CompiledVirtualServer[];
+  /** Tool-level authorization rules. */
+  policy: CompiledPolicy;
+  rateLimits: CompiledRateLimits;
 }
 
 export interface CompileMeta {
@@ -222,6 +236,8 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
   });
 
   const auth = compileAuth(config.auth, config.gateway.host, config.gateway.publicUrl, issue);
+  const policy = compilePolicy(config.policy, issue);
+  const rateLimits = compileRateLimits(config.rateLimits, issue);
 
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -254,10 +270,13 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
         resumeBufferEvents: g.sessions.resumeBufferEvents,
       },
       shutdownGraceMs: parseDuration(g.shutdownGrace),
+      overload: compileOverload(g.overload),
     },
     auth,
     upstreams,
     virtualServers,
+    policy,
+    rateLimits,
   };
   return deepFreeze(snapshot);
 }
@@ -276,6 +295,9 @@ function compileUpstream(
       firstByteMs: parseDuration(u.timeouts.firstByte),
       totalMs: parseDuration(u.timeouts.total),
     },
+    resilience: compileResilience(u.resilience),
+    tenant: u.tenant,
+    shareWith: new Set(u.shareWith),
     fingerprint: fingerprint(u),
   };
   switch (u.kind) {
@@ -321,6 +343,7 @@ function compileVirtualServer(vs: Config['virtualServers'][number]): CompiledVir
     name: vs.name,
     ...(vs.description !== undefined ? { description: vs.description } : {}),
     eras: vs.eras,
+    tenant: vs.tenant,
     rename: new Map(Object.entries(vs.rename)),
     descriptions: new Map(Object.entries(vs.descriptions)),
     include: vs.include.map((sel) => ({

@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { AuthConfig } from '../auth/config.js';
 import { SecretStoreConfig } from '../auth/secrets/config.js';
 import { UpstreamAuth } from '../auth/upstream/config.js';
+import { PolicyConfig } from '../policy/config.js';
+import { RateLimitsConfig } from '../stages/rate-limit/config.js';
+import { OverloadConfig, ResilienceConfig } from '../upstreams/resilience/config.js';
 
 export { Duration, ByteSize } from './primitives.js';
 import { Duration, ByteSize } from './primitives.js';
@@ -14,6 +17,11 @@ import { Duration, ByteSize } from './primitives.js';
 const Name = z
   .string()
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$/, 'letters, digits, "_" and "-", at most 32, starting with a letter or digit');
+
+/** A tenant id: the isolation unit every principal belongs to. */
+export const TenantId = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, 'letters, digits, "_", "." and "-", at most 64, starting with a letter or digit');
 
 const Timeouts = z
   .object({
@@ -34,6 +42,12 @@ const UpstreamCommon = {
   tags: z.array(z.string().min(1).max(64)).max(32).default([]).describe('Labels that virtual servers can select on.'),
   enabled: z.boolean().default(true).describe('Set false to keep the entry but not start it.'),
   timeouts: Timeouts.prefault({}),
+  resilience: ResilienceConfig.prefault({}),
+  tenant: TenantId.default('default').describe('The tenant that owns this upstream. Only its principals (and those of `shareWith`) can see or call it.'),
+  shareWith: z
+    .array(z.union([TenantId, z.literal('*')]))
+    .default([])
+    .describe('Other tenants that may use this upstream; "*" shares it with every tenant.'),
 };
 
 const Restart = z
@@ -120,6 +134,7 @@ export const VirtualServer = z
     rename: z.record(z.string(), z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/)).default({}).describe('Exposed name → new name.'),
     descriptions: z.record(z.string(), z.string().max(4000)).default({}).describe('Exposed name → description override.'),
     eras: z.enum(['both', 'legacy', 'modern']).default('both').describe('Which client eras this endpoint serves.'),
+    tenant: TenantId.default('default').describe('The tenant that owns this endpoint; principals of other tenants get 404 from it.'),
   })
   .strict();
 
@@ -156,6 +171,7 @@ export const ConfigSchema = z
         limits: Limits.prefault({}),
         sessions: Sessions.prefault({}),
         shutdownGrace: Duration.default('5s').describe('Time in-flight calls get to finish on shutdown before children are killed.'),
+        overload: OverloadConfig.prefault({}),
       })
       .strict()
       .prefault({}),
@@ -169,6 +185,8 @@ export const ConfigSchema = z
     secretStore: SecretStoreConfig.prefault({}),
     upstreams: z.array(Upstream).default([]).describe('The MCP servers behind the gateway.'),
     virtualServers: z.array(VirtualServer).default([]).describe('Named endpoints exposing curated subsets.'),
+    policy: PolicyConfig,
+    rateLimits: RateLimitsConfig,
   })
   .strict();
 

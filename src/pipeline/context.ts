@@ -12,6 +12,7 @@ import type { CatalogView } from '../catalog/view.js';
 import type { UpstreamManager } from '../upstreams/manager.js';
 import type { Listener } from './local/listen.js';
 import type { ParkingLot } from './parking.js';
+import type { Decision } from '../policy/decision.js';
 
 /** What the pipeline needs from the running gateway. */
 export interface Runtime {
@@ -71,4 +72,6 @@ export interface CallContext {
   /** Legacy sessions: the resource URIs it subscribed to, kept for resources/updated fan-out. */
   readonly subscriptions?: Set<string>;
   principal: Principal;
+  /** Set by the authorize stage for upstream calls. */
+  decision?: Decision;
 }

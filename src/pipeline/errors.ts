@@ -46,6 +46,8 @@ export const ERRORS = {
   ERR_UPSTREAM_CLOSED: { rpc: -31103, http: 200, message: 'Upstream connection closed' },
   ERR_UNATTRIBUTABLE: { rpc: -31104, http: 200, message: 'Server-to-client request cannot be attributed to a client' },
   ERR_CLIENT_CAPABILITY: { rpc: -31105, http: 200, message: 'Client did not declare the capability this request needs' },
+  ERR_CIRCUIT_OPEN: { rpc: -31106, http: 200, message: 'Upstream circuit open' },
+  ERR_UPSTREAM_BUSY: { rpc: -31107, http: 200, message: 'Upstream has too many calls in flight' },
   // later stages (reserved now so their codes are stable)
   ERR_UNAUTHENTICATED: { rpc: -31200, http: 401, message: 'Authentication required' },
   ERR_INVALID_TOKEN: { rpc: -31206, http: 401, message: 'Invalid or expired credentials' },
@@ -61,6 +63,10 @@ export const ERRORS = {
   ERR_APPROVAL_REQUIRED: { rpc: -31202, http: 200, message: 'Approval required' },
   ERR_RATE_LIMITED: { rpc: -31203, http: 429, message: 'Rate limit exceeded' },
   ERR_OVERLOADED: { rpc: -31204, http: 503, message: 'Gateway overloaded' },
+  ERR_QUOTA_EXCEEDED: { rpc: -31205, http: 429, message: 'Quota exhausted' },
+  // governance: argument contracts (schema violations use the standard invalid-params code)
+  ERR_ARGUMENT_INVALID: { rpc: RpcCode.InvalidParams, http: 200, message: 'Arguments do not match the tool input schema' },
+  ERR_ARGUMENT_GUARD: { rpc: -31215, http: 200, message: 'Argument refused by a guard' },
 } as const satisfies Record<string, { rpc: number; http: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

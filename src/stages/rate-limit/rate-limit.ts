@@ -2,4 +2,4 @@
 import type { CallContext } from '../../pipeline/context.js';
 import type { Route } from '../route/route.js';
 
-export function rateLimit(_ctx: CallContext, _route: Route): void {}
+export function rateLimit(_ctx: CallContext, _route: Route): void | Promise<void> {}
