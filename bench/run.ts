@@ -6,7 +6,7 @@
  * Options: --quick (short phases, for a smoke run), --seconds N (measured seconds per side,
  * default 8), --dist (run the built gateway, bin/portcullis.js, instead of the sources via tsx),
  * --cpu-prof (write a V8 CPU profile of gateway A to .bench-out/prof/), --only a,b (run only the
- * named workloads: call1k, call100k, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
+ * named workloads: call1k, call100k, gov, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
  * node option for gateway A, repeatable, e.g. --gw-arg --max-old-space-size=256), --auth (gateway A
  * requires a bearer JWT, see bench/auth.ts).
  *
@@ -49,6 +49,33 @@ const PACED_MS = quick ? 4000 : 10_000;
 const STDIO_CALLS = quick ? 1000 : 3000;
 const IDLE_SESSIONS = 1000;
 const SETTLE_MS = 2500;
+const GOV_ROUNDS = quick ? 1 : 3;
+const GOV_ROW = 'governance on: tools/call 1 KB (policy + CEL + guards + schema + rate limits)';
+/** Gateway CPU per call that governance adds, from the `gov` workload (same run). */
+let governanceAddedUs: number | undefined;
+
+/** The governance workload's config: what a production policy looks like, none of it refusing the bench's calls. */
+const GOVERNANCE = {
+  policy: {
+    rules: [
+      { id: 'deny-admin-tools', effect: 'deny', tools: ['*__admin_*'], reason: 'admin tools are not for agents' },
+      {
+        id: 'bench-tools',
+        effect: 'allow',
+        tools: ['u*__tool_*'],
+        when: 'int(args.bytes) <= 1048576 && principal.tenant == "default"',
+        guards: { noLeadingDash: true, noDotDot: true, noControlChars: true, maxStringLength: 65536, maxArrayLength: 1000 },
+      },
+      { id: 'everything-else', effect: 'allow', mode: 'shadow', tools: ['*'] },
+    ],
+  },
+  rateLimits: {
+    rules: [
+      { name: 'per-principal', by: ['tenant', 'principal'], rate: '100000000/1s' },
+      { name: 'per-tool', by: ['tenant', 'tool'], rate: '100000000/1s', quota: '900000000/1d' },
+    ],
+  },
+};
 
 /** The run's scratch directory (configs), removed on every exit path. */
 let tmpDir: string | undefined;
@@ -67,10 +94,17 @@ async function startHttpUpstream(name: string, tools: number): Promise<{ proc: P
 }
 
 /** Writes a config and starts a gateway process; resolves once every upstream is healthy. */
-async function startGateway(label: string, tmp: string, upstreams: Record<string, unknown>[], extraNodeArgs: string[] = [], auth?: Record<string, unknown>): Promise<{ proc: Proc; url: string }> {
+async function startGateway(
+  label: string,
+  tmp: string,
+  upstreams: Record<string, unknown>[],
+  extraNodeArgs: string[] = [],
+  auth?: Record<string, unknown>,
+  more: Record<string, unknown> = {},
+): Promise<{ proc: Proc; url: string }> {
   const cfgPath = join(tmp, `${label}.yaml`);
   // JSON is YAML: no serializer needed.
-  const config = { gateway: { host: '127.0.0.1', port: 0, storage: 'memory', dataDir: join(tmp, `${label}-data`) }, log: { level: 'info' }, upstreams, ...(auth ? { auth } : {}) };
+  const config = { gateway: { host: '127.0.0.1', port: 0, storage: 'memory', dataDir: join(tmp, `${label}-data`) }, log: { level: 'info' }, upstreams, ...(auth ? { auth } : {}), ...more };
   writeFileSync(cfgPath, JSON.stringify(config, null, 2));
   const entry = useDist ? [join(ROOT, 'bin', 'portcullis.js')] : ['--import', TSX, join(ROOT, 'src', 'cli', 'index.ts')];
   const env: NodeJS.ProcessEnv = { ...process.env, PORTCULLIS_LOG_LEVEL: 'info' };
@@ -286,6 +320,40 @@ async function main(): Promise<number> {
       workloads.push(combine(name, d, g, undefined, gwA.proc.pid));
     }
 
+    if (want('gov')) {
+      // Gateway G: gateway A's config plus a policy (a CEL condition and argument guards), JSON
+      // Schema validation (always on) and two rate-limit rules set high enough never to refuse.
+      // The baseline is gateway A measured again right before, so both sides see the same machine state.
+      const gwG = await startGateway('G', tmp, ups.map((u, i) => ({ name: `u${i + 1}`, kind: 'streamable-http', url: u.url })), [], benchAuth?.config, GOVERNANCE);
+      try {
+        process.stderr.write(`governance: tools/call 1 KB (closed loop, ${CONCURRENCY} sessions) ...\n`);
+        const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', 1024), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
+        // Off and on alternate (A G A G …): a drift in machine load then hits both sides alike.
+        const off: SideResult[] = [];
+        const on: SideResult[] = [];
+        for (let round = 0; round < GOV_ROUNDS; round++) {
+          off.push(await runSide('gateway A (governance off)', gwA.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwA.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+          on.push(await runSide('gateway G (governance on)', gwG.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwG.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+        }
+        const cpu = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + (x.cpuUsPerCall.gateway ?? NaN), 0) / xs.length;
+        const rps = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + x.rps, 0) / xs.length;
+        const addedUs = cpu(on) - cpu(off);
+        const g = on[on.length - 1]!;
+        workloads.push(
+          combine(
+            GOV_ROW,
+            d,
+            g,
+            `${GOV_ROUNDS} alternating rounds: governance off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; governance adds ${addedUs.toFixed(1)} µs`,
+            gwG.proc.pid,
+          ),
+        );
+        governanceAddedUs = addedUs;
+      } finally {
+        await gwG.proc.stop();
+      }
+    }
+
     if (want('list')) {
       process.stderr.write(`tools/list 100 tools (closed loop, ${CONCURRENCY} sessions) ...\n`);
       const d = await runSide('direct', new URL(direct100.url).origin, '/mcp', listOp(100), CONCURRENCY, { upstream: [direct100.proc.pid] }, 'closed');
@@ -431,6 +499,7 @@ function buildReport(started: Date, workloads: WorkloadResult[], idle: Report['i
       target(`added p50 at ${PACED_RATE} req/s`, '<= 0.3 ms', paced?.addedP50Ms, (v) => v <= 0.3, 'ms'),
       target('RSS per 1,000 idle legacy sessions (with GET streams)', '<= 25 MB', idle?.withStreamsMBPer1000, (v) => v <= 25, 'MB'),
       target('warm stdio call overhead (p50)', '<= 0.2 ms', stdio?.addedP50Ms, (v) => v <= 0.2, 'ms'),
+      target('governance: added gateway CPU per 1 KB tools/call', '<= 50 µs', governanceAddedUs, (v) => v <= 50, 'µs'),
     ],
     ok: failure === undefined,
     ...(failure ? { failure } : {}),

@@ -10,6 +10,7 @@ import type { Store } from './storage/ports.js';
 import { newCursorKey } from './mcp/cursor.js';
 import { viewOf, DEFAULT_VIEW, type CatalogView } from './catalog/view.js';
 import { CatalogService } from './catalog/service.js';
+import { usableBy } from './catalog/catalog.js';
 import { UpstreamSet } from './upstreams/upstream-set.js';
 import { SessionStore } from './sessions/store.js';
 import { Fanout } from './runtime/fanout.js';
@@ -20,7 +21,11 @@ import type { Runtime } from './pipeline/context.js';
 import { sseComment } from './mcp/sse.js';
 import { GET_STREAM } from './sessions/session.js';
 import { ParkingLot } from './pipeline/parking.js';
+import { PolicyService } from './policy/service.js';
+import { canonicalJson } from './config/compile.js';
 import { createIdentity, type Identity } from './auth/identity.js';
+import { createLimiter } from './ratelimit/limiter.js';
+import { OverloadMonitor } from './runtime/overload.js';
 
 export interface Gateway {
   /** The base URL once listening, e.g. http://127.0.0.1:8080 */
@@ -49,8 +54,8 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     store,
     {
       onCatalogChange: (announced) => catalog.schedule(announced),
-      onNotification: (_upstream, msg) => {
-        if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg);
+      onNotification: (upstream, msg) => {
+        if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg, (tenant) => usableBy(catalog.current.upstreams.get(upstream), tenant));
       },
     },
     { resolveSecret: () => identity.secrets()?.resolveSecret, oauthFor: (name) => identity.oauthFor(name) },
@@ -63,11 +68,18 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   const fanout = new Fanout(sessions, () => holder.current.virtualServers);
   catalog.onChange((next, prev, announced) => fanout.catalogChanged(next, prev, announced));
 
+  const overload = new OverloadMonitor(log);
+  const policyService = new PolicyService(store.policyRules, log);
+  policyService.onChange((tenant) => fanout.policyChanged(tenant));
+  void policyService.load();
   const runtime: Runtime = {
+    overload,
     manager: (name) => upstreams.get(name),
     cursorKey: newCursorKey(),
     addListener: (l) => fanout.addListener(l),
     parking: new ParkingLot(),
+    policy: policyService,
+    limiter: createLimiter(log, holder.current.rateLimits),
   };
 
   const core: GatewayCore = {
@@ -75,11 +87,11 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     endpoint(name): Endpoint | undefined {
       if (name === undefined) return { name: DEFAULT_VIEW, eras: 'both' };
       const vs = holder.current.virtualServers.find((v) => v.name === name);
-      return vs ? { name: vs.name, eras: vs.eras } : undefined;
+      return vs ? { name: vs.name, eras: vs.eras, tenant: vs.tenant } : undefined;
     },
-    view(endpoint): CatalogView {
+    view(endpoint, tenant): CatalogView {
       const vs = endpoint === DEFAULT_VIEW ? undefined : holder.current.virtualServers.find((v) => v.name === endpoint);
-      return viewOf(catalog.current, vs);
+      return viewOf(catalog.current, vs, tenant);
     },
     runtime,
     sessions,
@@ -94,9 +106,12 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     },
   };
 
-  holder.onSwap((next) => {
+  holder.onSwap((next, previous) => {
     policy = policyOf(holder);
+    // What principals may use changed: their lists may have too.
+    if (canonicalJson(next.config.policy) !== canonicalJson(previous.config.policy)) fanout.policyChanged(undefined);
     sessions.setLimits(limitsOf(holder));
+    overload.configure(next.gateway.overload);
     // Views depend on virtual-server config as well as the catalogue: rebuild so none is stale.
     void upstreams.reconcile(next).then(() => catalog.schedule());
     log.info({ version: next.version }, 'config.applied');
@@ -105,7 +120,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   const identity = createIdentity(holder, store, log);
   const app: FastifyInstance = buildFrontDoor(core, {
     maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
-    readiness: () => readiness(upstreams, sessions.size, holder.current.auth.mode === 'required'),
+    readiness: () => readiness(upstreams, sessions.size, holder.current.auth.mode === 'required', overload.shedding),
     auth: identity.authenticator,
     metadataUrl: (endpoint) => identity.metadataUrl(endpoint),
     prm: (endpoint) => identity.prm(endpoint),
@@ -141,17 +156,20 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       await identity.start(url);
+      overload.configure(holder.current.gateway.overload);
       await upstreams.reconcile(holder.current);
       return url;
     },
     async close() {
       clearInterval(keepalive);
+      overload.stop();
       const grace = holder.current.gateway.shutdownGraceMs;
       // Stop accepting new connections; let in-flight calls finish within the grace period.
       const closing = app.close();
       await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, grace).unref())]);
       sessions.closeAll('gateway shutdown');
       runtime.parking.close();
+      await runtime.limiter.close().catch((e: unknown) => log.warn({ err: e }, 'limiter.close_failed'));
       app.server.closeAllConnections?.();
       await upstreams.stopAll();
       await closing.catch(() => undefined);
@@ -170,11 +188,17 @@ function limitsOf(holder: SnapshotHolder): { idleTtlMs: number; max: number } {
   return { idleTtlMs: s.idleTtlMs, max: s.max };
 }
 
-function readiness(upstreams: UpstreamSet, sessions: number, guarded: boolean): { ready: boolean; body: Record<string, unknown> } {
+function readiness(upstreams: UpstreamSet, sessions: number, guarded: boolean, shedding: boolean): { ready: boolean; body: Record<string, unknown> } {
   // /readyz is public; with authentication on, failure reasons (URLs, errors) are not shown to anyone.
-  const list = upstreams.all().map((m) => (guarded ? { name: m.name, health: m.health } : { name: m.name, health: m.health, reason: m.healthReason }));
-  const healthy = list.filter((u) => u.health === 'healthy').length;
+  // The breaker state (closed, open, half-open) is shown either way: it names no URL or error.
+  const list = upstreams
+    .all()
+    .map((m) => (guarded ? { name: m.name, health: m.health, breaker: m.guard.breakerState } : { name: m.name, health: m.health, breaker: m.guard.breakerState, reason: m.healthReason }));
+  // An open circuit makes the gateway degraded, not unready: it closes again on calls, which an
+  // unready replica would no longer receive.
+  const healthy = list.filter((u) => u.health === 'healthy' && u.breaker !== 'open').length;
   // Ready while at least one upstream serves (or none is configured): degraded upstreams are left out, not fatal.
-  const ready = list.length === 0 || healthy > 0;
-  return { ready, body: { status: ready ? (healthy === list.length ? 'ready' : 'degraded') : 'unavailable', upstreams: list, sessions } };
+  const ready = list.length === 0 || list.some((u) => u.health === 'healthy');
+  const status = ready ? (healthy === list.length && !shedding ? 'ready' : 'degraded') : 'unavailable';
+  return { ready, body: { status, upstreams: list, sessions, overloaded: shedding } };
 }

@@ -73,6 +73,11 @@ export async function main(opts: { configPath: string }): Promise<void> {
     'gateway.listening',
   );
   process.stderr.write(`Portcullis listening on ${url}/mcp ${BANNER[snap.auth.mode]}\n`);
+  if (!snap.policy.enabled) {
+    // Without a policy section there is no policy stage: say so where an operator looks first.
+    log.warn({}, 'policy.none');
+    process.stderr.write('No `policy` section: every principal may call every tool its tenant can see (docs/policy.md)\n');
+  }
   await stopped;
   unwatch();
 }

@@ -32,8 +32,23 @@ export interface UpstreamPart {
   name: string;
   prefix: string;
   tags: readonly string[];
+  /** The owning tenant and the tenants it is shared with ('*': all). */
+  tenant: string;
+  shareWith: ReadonlySet<string>;
   lists: UpstreamLists;
   capabilities: Record<string, unknown>;
+}
+
+export interface UpstreamMeta {
+  capabilities: Record<string, unknown>;
+  tags: readonly string[];
+  tenant: string;
+  shareWith: ReadonlySet<string>;
+}
+
+/** True when principals of `tenant` may see and call this upstream. */
+export function usableBy(meta: UpstreamMeta | undefined, tenant: string): boolean {
+  return meta !== undefined && (meta.tenant === tenant || meta.shareWith.has('*') || meta.shareWith.has(tenant));
 }
 
 export interface Collision {
@@ -49,8 +64,8 @@ export class Catalog {
   readonly resources: readonly ResourceEntry[];
   readonly templates: readonly TemplateEntry[];
   readonly collisions: readonly Collision[];
-  /** Upstream name → its declared capabilities and tags (healthy upstreams only). */
-  readonly upstreams: ReadonlyMap<string, { capabilities: Record<string, unknown>; tags: readonly string[] }>;
+  /** Upstream name → its declared capabilities, tags and tenancy (healthy upstreams only). */
+  readonly upstreams: ReadonlyMap<string, UpstreamMeta>;
   /** Per-view cache, filled lazily by view.ts. */
   readonly views = new Map<string, unknown>();
 
@@ -70,11 +85,10 @@ export class Catalog {
         if (typeof uri !== 'string') continue;
         const first = byUri.get(uri);
         if (first !== undefined) {
-          // URIs cannot be renamed; the first upstream in config order keeps it (reported).
+          // URIs cannot be renamed: where both upstreams are visible, the first in config order
+          // keeps it (reported). Both stay here, because two tenants may each see only their own.
           collisions.push({ kind: 'resource', exposed: uri, upstreams: [first, p.name], resolvedTo: [first] });
-          continue;
-        }
-        byUri.set(uri, p.name);
+        } else byUri.set(uri, p.name);
         resources.push({ upstream: p.name, uri, def });
       }
     }
@@ -90,7 +104,7 @@ export class Catalog {
     }
     this.templates = templates;
     this.collisions = collisions;
-    this.upstreams = new Map(parts.map((p) => [p.name, { capabilities: p.capabilities, tags: p.tags }]));
+    this.upstreams = new Map(parts.map((p) => [p.name, { capabilities: p.capabilities, tags: p.tags, tenant: p.tenant, shareWith: p.shareWith }]));
   }
 
   static build(version: number, parts: readonly UpstreamPart[], separator: string): Catalog {

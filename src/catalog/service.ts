@@ -49,7 +49,7 @@ export class CatalogService {
     for (const cfg of snap.upstreams) {
       const m = this.upstreams().get(cfg.name);
       if (!m || m.health !== 'healthy' || !m.lists || !m.info) continue;
-      parts.push({ name: cfg.name, prefix: cfg.prefix, tags: cfg.tags, lists: m.lists, capabilities: m.info.capabilities });
+      parts.push({ name: cfg.name, prefix: cfg.prefix, tags: cfg.tags, tenant: cfg.tenant, shareWith: cfg.shareWith, lists: m.lists, capabilities: m.info.capabilities });
     }
     const prev = this.current;
     this.current = Catalog.build(++this.version, parts, snap.gateway.separator);

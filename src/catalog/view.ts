@@ -1,10 +1,11 @@
 /**
- * A virtual server's view of the catalogue: the curated subset (by upstream, name glob, tag),
- * renamed and re-described as configured. The default endpoint `/mcp` sees everything.
- * Views are computed once per (catalogue version, virtual server) and cached on the catalogue.
+ * A tenant's view of the catalogue through one endpoint: only the upstreams the tenant owns or
+ * that are shared with it, then a virtual server's curated subset (by upstream, name glob, tag),
+ * renamed and re-described as configured. The default endpoint `/mcp` applies no curation.
+ * Views are computed once per (catalogue version, endpoint, tenant) and cached on the catalogue.
  */
 import type { CompiledVirtualServer } from '../config/compile.js';
-import type { Catalog, NamedEntry, ResourceEntry, TemplateEntry } from './catalog.js';
+import { usableBy, type Catalog, type NamedEntry, type ResourceEntry, type TemplateEntry } from './catalog.js';
 import type { Def } from './fetch.js';
 
 export const DEFAULT_VIEW = 'default';
@@ -27,22 +28,30 @@ export interface CatalogView {
   readonly capabilities: Record<string, unknown>;
 }
 
-export function viewOf(catalog: Catalog, vs: CompiledVirtualServer | undefined): CatalogView {
-  const key = vs?.name ?? DEFAULT_VIEW;
+/** Cached views per catalogue: tenants come from credentials, so their number must not grow memory without bound. */
+const MAX_CACHED_VIEWS = 4096;
+
+export function viewOf(catalog: Catalog, vs: CompiledVirtualServer | undefined, tenant: string): CatalogView {
+  const key = `${vs?.name ?? DEFAULT_VIEW}\u0000${tenant}`;
   const cached = catalog.views.get(key) as CatalogView | undefined;
   if (cached) return cached;
-  const v = buildView(catalog, vs);
+  const v = buildView(catalog, vs, tenant);
+  if (catalog.views.size >= MAX_CACHED_VIEWS) catalog.views.clear();
   catalog.views.set(key, v);
   return v;
 }
 
-function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined): CatalogView {
+function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined, tenant: string): CatalogView {
+  // Another tenant's upstream is absent from this view: its tools, prompts and URIs are unknown here.
+  const mine = (u: string): boolean => usableBy(catalog.upstreams.get(u), tenant);
   const upstreamOk = (u: string): boolean => {
+    if (!mine(u)) return false;
     if (!vs) return true;
     const meta = catalog.upstreams.get(u);
     return vs.include.some((s) => (!s.upstream || s.upstream === u) && (!s.tags || s.tags.every((t) => meta?.tags.includes(t))));
   };
   const nameOk = (u: string, exposed: string, which: 'tools' | 'prompts'): boolean => {
+    if (!mine(u)) return false;
     if (!vs) return true;
     const meta = catalog.upstreams.get(u);
     return vs.include.some((s) => {
@@ -53,7 +62,7 @@ function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined): Cat
     });
   };
   const resourcesOk = (u: string): boolean =>
-    !vs || vs.include.some((s) => s.resources && (!s.upstream || s.upstream === u) && (!s.tags || s.tags.every((t) => catalog.upstreams.get(u)?.tags.includes(t))));
+    mine(u) && (!vs || vs.include.some((s) => s.resources && (!s.upstream || s.upstream === u) && (!s.tags || s.tags.every((t) => catalog.upstreams.get(u)?.tags.includes(t)))));
 
   const curate = (entries: readonly NamedEntry[], which: 'tools' | 'prompts'): NamedEntry[] => {
     const picked = entries.filter((e) => nameOk(e.upstream, e.exposed, which));
@@ -77,7 +86,14 @@ function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined): Cat
 
   const tools = curate(catalog.tools, 'tools');
   const prompts = curate(catalog.prompts, 'prompts');
-  const resources = catalog.resources.filter((r) => resourcesOk(r.upstream));
+  // One entry per URI: the first visible upstream in config order keeps a URI two of them publish.
+  const resources: ResourceEntry[] = [];
+  const seen = new Set<string>();
+  for (const r of catalog.resources) {
+    if (!resourcesOk(r.upstream) || seen.has(r.uri)) continue;
+    seen.add(r.uri);
+    resources.push(r);
+  }
   const templates = catalog.templates.filter((t) => resourcesOk(t.upstream));
   const upstreams = new Set([...catalog.upstreams.keys()].filter(upstreamOk));
   const toolMap = new Map(tools.map((t) => [t.exposed, t]));

@@ -12,6 +12,7 @@ import { keysCommand } from './keys.js';
 import { usersCommand } from './users.js';
 import { secretsCommand } from './secrets.js';
 import { upstreamsCommand } from './upstreams.js';
+import { policyCommand } from './policy.js';
 
 /** The package version; package.json sits two levels up from both src/cli and dist/cli. */
 function packageVersion(): string {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   program.addCommand(usersCommand());
   program.addCommand(secretsCommand());
   program.addCommand(upstreamsCommand());
+  program.addCommand(policyCommand());
   return program;
 }
 

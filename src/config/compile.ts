@@ -230,6 +230,11 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
     vs.include.forEach((sel, j) => {
       if (sel.upstream !== undefined && !names.has(sel.upstream)) {
         issue(['virtualServers', i, 'include', j, 'upstream'], `unknown upstream "${sel.upstream}"`);
+        return;
+      }
+      const u = sel.upstream === undefined ? undefined : config.upstreams.find((x) => x.name === sel.upstream);
+      if (u && u.tenant !== vs.tenant && !u.shareWith.includes('*') && !u.shareWith.includes(vs.tenant)) {
+        issue(['virtualServers', i, 'include', j, 'upstream'], `upstream "${u.name}" belongs to tenant "${u.tenant}" and is not shared with "${vs.tenant}"`);
       }
     });
     virtualServers.push(compileVirtualServer(vs));

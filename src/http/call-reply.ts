@@ -15,6 +15,7 @@ import type { CallSink } from '../upstreams/types.js';
 import type { LegacySession, SessionStream } from '../sessions/session.js';
 import { GatewayError } from '../pipeline/errors.js';
 import { missingCapability } from '../mcp/client-features.js';
+import { retryAfter } from '../ratelimit/http.js';
 
 const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 const levelRank = (l: unknown): number => (typeof l === 'string' ? LOG_LEVELS.indexOf(l) : -1);
@@ -122,7 +123,8 @@ export class CallReply implements CallSink {
     if (!this.sse) {
       const body = data;
       if (!this.res.headersSent && !this.res.destroyed) {
-        this.res.writeHead(status, { ...this.opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        const retry = status === 429 || status === 503 ? retryAfter(response) : undefined;
+        this.res.writeHead(status, { ...this.opts.headers, ...(retry ? { 'retry-after': retry } : {}), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         this.res.end(body);
       }
       return;

@@ -10,12 +10,15 @@ import type { HostPolicy } from './guards.js';
 export interface Endpoint {
   name: string;
   eras: 'both' | 'legacy' | 'modern';
+  /** The tenant owning a virtual server; undefined for the default endpoint, which every tenant uses. */
+  tenant?: string;
 }
 
 export interface GatewayCore {
   snapshot(): Snapshot;
   endpoint(name: string | undefined): Endpoint | undefined;
-  view(endpoint: string): CatalogView;
+  /** What principals of `tenant` see through `endpoint`. */
+  view(endpoint: string, tenant: string): CatalogView;
   readonly runtime: Runtime;
   readonly sessions: SessionStore;
   readonly log: Logger;

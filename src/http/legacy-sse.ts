@@ -74,7 +74,7 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     const params = msg.params ?? {};
     session.protocolVersion = negotiateLegacy(params.protocolVersion) === params.protocolVersion ? String(params.protocolVersion) : '2024-11-05';
     session.clientCapabilities = isObject(params.capabilities) ? params.capabilities : {};
-    const view = core.view(endpoint.name);
+    const view = core.view(endpoint.name, principal.tenant);
     const result: Record<string, unknown> = { protocolVersion: session.protocolVersion, capabilities: serverCapabilities(view), serverInfo: GATEWAY_INFO };
     if (view.description) result.instructions = view.description;
     stream.send(success(msg.id, result));
@@ -90,7 +90,7 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     id: core.nextCallId(),
     startedAt: process.hrtime.bigint(),
     snapshot: core.snapshot(),
-    view: core.view(endpoint.name),
+    view: core.view(endpoint.name, principal.tenant),
     request: msg as JsonRpcRequest,
     client: { era: 'legacy', protocolVersion: session.protocolVersion, capabilities: session.clientCapabilities, logLevel: session.logLevel ?? 'debug' },
     sessionId: session.id,

@@ -27,6 +27,7 @@ import type { CallContext, ClientFacts, Principal } from '../pipeline/context.js
 import { GATEWAY_INFO, serverCapabilities } from '../pipeline/local/server-info.js';
 import { LegacySession } from '../sessions/session.js';
 import { CallReply } from './call-reply.js';
+import { limitStatus } from '../ratelimit/http.js';
 import { readBody } from './body.js';
 import { sendAccepted, sendError, sendJson } from './respond.js';
 import type { Endpoint, GatewayCore } from './core.js';
@@ -70,6 +71,8 @@ async function readMessage(core: GatewayCore, req: IncomingMessage): Promise<Jso
 }
 
 export async function handlePost(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // Load shedding: one boolean the overload monitor's timer keeps up to date (src/runtime/overload.ts).
+  if (core.runtime.overload?.shedding === true) return sendError(res, new GatewayError('ERR_OVERLOADED'), null, undefined, { 'retry-after': '1' });
   let msg: JsonRpcMessage;
   try {
     msg = await readMessage(core, req);
@@ -108,7 +111,7 @@ function initializeSession(core: GatewayCore, endpoint: Endpoint, principal: Pri
   const caps = isObject(params.capabilities) ? params.capabilities : {};
   const session = new LegacySession(endpoint.name, principal, version, caps, snap.gateway.sessions.resumeBufferEvents);
   if (!core.sessions.add(session)) return sendError(res, new GatewayError('ERR_SESSION_LIMIT'), msg.id);
-  const view = core.view(endpoint.name);
+  const view = core.view(endpoint.name, principal.tenant);
   const result: Record<string, unknown> = { protocolVersion: version, capabilities: serverCapabilities(view), serverInfo: GATEWAY_INFO };
   if (view.description) result.instructions = view.description;
   core.log.debug({ session: session.id.slice(0, 6), endpoint: endpoint.name, version }, 'session.created');
@@ -146,7 +149,8 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
   const ctxWithLevel: CallContext = { ...ctx, setLogLevel: (l) => (session.logLevel = l), subscriptions: session.subscriptions };
   void core.track(
     handleCall(ctxWithLevel).then(
-      (o) => reply.finish(toResponse(msg, o)),
+      // A refused call answered as plain JSON gets 429/503 + Retry-After; a streamed reply stays 200.
+      (o) => reply.finish(toResponse(msg, o), limitStatus(o)),
       (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
     ).finally(() => session.inFlight.delete(msg.id)),
   );
@@ -168,7 +172,7 @@ function modernMessage(
   // Order matters (spec 2026-07-28, transports): a missing field, then header/body agreement, then the version.
   const requested = meta?.[META.protocolVersion];
   if (requested === undefined) return sendError(res, new GatewayError('ERR_MISSING_META', `params._meta["${META.protocolVersion}"] is required`), id);
-  const tool = msg.method === 'tools/call' && typeof msg.params?.name === 'string' ? core.view(endpoint.name).tool(msg.params.name) : undefined;
+  const tool = msg.method === 'tools/call' && typeof msg.params?.name === 'string' ? core.view(endpoint.name, principal.tenant).tool(msg.params.name) : undefined;
   const mirrored = checkMirroredHeaders(req.headers as Record<string, string | string[] | undefined>, msg, tool ? paramMapOf(tool.def) : undefined);
   if (!mirrored.ok) return sendError(res, new GatewayError('ERR_HEADER_MISMATCH', mirrored.message), id);
   if (endpoint.eras === 'legacy' || requested !== MODERN_VERSION) {
@@ -205,7 +209,7 @@ function modernStatus(o: CallOutcome): number {
   const c = o.error.code;
   if (c === RpcCode.MethodNotFound) return 404;
   if (c === RpcCode.HeaderMismatch || c === RpcCode.MissingRequiredClientCapability || c === RpcCode.UnsupportedProtocolVersion) return 400;
-  return 200;
+  return limitStatus(o) ?? 200; // 429/503 with Retry-After (docs/rate-limits.md)
 }
 
 /** x-mcp-header maps are derived once per tool definition object and cached beside it. */
@@ -235,7 +239,7 @@ function makeContext(
     id,
     startedAt: process.hrtime.bigint(),
     snapshot: core.snapshot(),
-    view: core.view(endpoint.name),
+    view: core.view(endpoint.name, principal.tenant),
     request,
     client,
     sessionId,

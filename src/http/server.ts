@@ -10,6 +10,7 @@ import type { Principal } from '../pipeline/context.js';
 import type { Authenticator } from '../auth/resource/authenticator.js';
 import { isAuthError, sendAuthError } from '../auth/resource/challenge.js';
 import { registerAdminKeys, type AdminKeys } from './admin/keys.js';
+import { registerAdminPolicies } from './admin/policies.js';
 import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
@@ -176,7 +177,8 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
   const raw = (fn: (ep: Endpoint, req: IncomingMessage, res: ServerResponse, fr: FastifyRequest) => unknown) => (req: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     const ep = endpointOf(req);
-    if (!ep) return sendError(reply.raw, new GatewayError('ERR_UNKNOWN_VIRTUAL_SERVER'));
+    // Another tenant's virtual server does not exist for this caller (404, like an unknown one).
+    if (!ep || (ep.tenant !== undefined && ep.tenant !== principals.get(req.raw)?.tenant)) return sendError(reply.raw, new GatewayError('ERR_UNKNOWN_VIRTUAL_SERVER'));
     Promise.resolve(fn(ep, req.raw, reply.raw, req)).catch((e: unknown) => unhandled(core, reply.raw, e));
   };
 
@@ -192,6 +194,12 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
   }
 
   registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)));
+  registerAdminPolicies(
+    app,
+    { service: () => core.runtime.policy, policyEnabled: () => core.snapshot().policy.enabled, guard: opts.adminKeys },
+    principalOf,
+    (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)),
+  );
 
   // The explicit public list (A1): health, and the metadata a client needs to find out how to
   // authenticate. Everything else needs credentials when `auth` is configured.

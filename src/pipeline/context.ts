@@ -13,6 +13,8 @@ import type { UpstreamManager } from '../upstreams/manager.js';
 import type { Listener } from './local/listen.js';
 import type { ParkingLot } from './parking.js';
 import type { Decision } from '../policy/decision.js';
+import type { PolicyService } from '../policy/service.js';
+import type { Limiter } from '../ratelimit/limiter.js';
 
 /** What the pipeline needs from the running gateway. */
 export interface Runtime {
@@ -23,6 +25,12 @@ export interface Runtime {
   addListener(l: Listener): () => void;
   /** Upstream calls parked behind an `input_required` answer (modern client, legacy upstream). */
   readonly parking: ParkingLot;
+  /** Stored (admin API) policy rules and the current engine; absent: config rules only. */
+  readonly policy?: PolicyService;
+  /** Load shedding (src/runtime/overload.ts): POST /mcp answers 503 while `shedding` is true. */
+  readonly overload?: { readonly shedding: boolean };
+  /** Rate limits and quotas (src/ratelimit/limiter.ts): per process for memory, shared through Redis. */
+  readonly limiter: Limiter;
 }
 
 /** The authenticated caller, built by the front door from a bearer token, an API key, or (open mode) anonymous. */

@@ -9,12 +9,13 @@ import { subjectTokenOf } from '../auth/subject-tokens.js';
 import { META } from '../mcp/eras.js';
 import { isObject, RpcCode, type CallOutcome } from '../mcp/jsonrpc.js';
 import type { CallContext } from './context.js';
-import { GatewayError } from './errors.js';
+import { asGatewayError, GatewayError } from './errors.js';
 import { answerLocally } from './local/answer.js';
 import type { Route } from '../stages/route/route.js';
 import { ParkedCall, type ParkingLot } from './parking.js';
 import { missingCapability } from '../mcp/client-features.js';
 import type { CallOptions, UpstreamLink } from '../upstreams/types.js';
+import type { UpstreamGuard } from '../upstreams/resilience/guard.js';
 
 /** Upper bound on MRTR rounds one call may take, so a looping upstream cannot hold a client forever. */
 const MAX_INPUT_ROUNDS = 8;
@@ -45,7 +46,19 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', `Upstream ${r.upstream} is unavailable`);
   }
   // Tenant, vouching issuer and subject: the same subject from two issuers is two principals.
-  const link = await manager.link(`${ctx.principal.tenant}/${ctx.principal.issuer ?? ctx.principal.authMethod}/${ctx.principal.subject}`, ctx.sessionId, subjectTokenOf(ctx.principal));
+  const principalKey = `${ctx.principal.tenant}/${ctx.principal.issuer ?? ctx.principal.authMethod}/${ctx.principal.subject}`;
+  // Resilience (src/upstreams/resilience): a cached read is served even while the circuit is
+  // open; otherwise an open circuit fails fast, before any link is chosen or opened.
+  const guard = manager.guard;
+  const cacheUri = r.method === 'resources/read' && r.uri !== undefined && guard.cache.covers(r.uri) ? r.uri : undefined;
+  // Private cache entries follow the link's sharing: per session when each session has its own upstream.
+  const cacheOwner = manager.cfg.sharing === 'per-session' && ctx.sessionId !== undefined ? `${principalKey}#${ctx.sessionId}` : principalKey;
+  if (cacheUri !== undefined) {
+    const hit = guard.cache.get(cacheUri, ctx.principal.tenant, cacheOwner);
+    if (hit) return adaptOutcome(ctx, hit.era, hit.outcome);
+  }
+  guard.refuseIfOpen();
+  const link = await manager.link(principalKey, ctx.sessionId, subjectTokenOf(ctx.principal));
   const opts = {
     sink: ctx.sink,
     signal: ctx.signal,
@@ -59,7 +72,9 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     // subscribed, must not move the shared count other sessions rely on.
     const has = ctx.subscriptions?.has(uri) ?? false;
     if (r.method === 'resources/subscribe' ? has : ctx.subscriptions !== undefined && !has) return adaptOutcome(ctx, link.era, { result: {} });
-    const o = await manager.changeInterest(r.method, uri, link, () => link.call(r.method, withoutEnvelope(r.params), opts));
+    // A refusal (open circuit, full bulkhead) must come back as an outcome, so the interest count is restored.
+    const send = (): Promise<CallOutcome> => guard.run(false, ctx.signal, () => link.call(r.method, withoutEnvelope(r.params), opts)).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
+    const o = await manager.changeInterest(r.method, uri, link, send);
     if ('result' in o && ctx.subscriptions) {
       if (r.method === 'resources/subscribe') ctx.subscriptions.add(uri);
       else ctx.subscriptions.delete(uri);
@@ -68,21 +83,26 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
   }
   const base = withoutEnvelope(r.params);
   if (ctx.client.era === 'modern' && link.era === 'legacy' && PARKABLE.has(r.method)) {
-    return adaptOutcome(ctx, link.era, await viaParking(ctx, r.params, base, r.method, link, opts));
+    const parked = await viaParking(ctx, r.params, base, r.method, link, opts, guard);
+    if (cacheUri !== undefined) guard.cache.put(cacheUri, ctx.principal.tenant, cacheOwner, link.era, parked, manager.cfg.sharing !== 'shared');
+    return adaptOutcome(ctx, link.era, parked);
   }
+  const safe = guard.safe(r.method, base);
+  const send = (p: Record<string, unknown>): Promise<CallOutcome> => guard.run(safe, ctx.signal, () => link.call(r.method, p, opts));
   let params = base;
-  let outcome = await link.call(r.method, params, opts);
+  let outcome = await send(params);
   for (let round = 0; round < MAX_INPUT_ROUNDS; round++) {
     if (!('result' in outcome) || outcome.result.resultType !== 'input_required' || ctx.client.era !== 'legacy') break;
     // A legacy client cannot see MRTR: ask it on its own stream, then retry upstream with the answers.
     const inputResponses = await collectInputs(ctx, outcome.result.inputRequests);
     params = { ...base, inputResponses };
     if (outcome.result.requestState !== undefined) params.requestState = outcome.result.requestState;
-    outcome = await link.call(r.method, params, opts);
+    outcome = await send(params);
   }
   if (ctx.client.era === 'legacy' && 'result' in outcome && outcome.result.resultType === 'input_required') {
     throw new GatewayError('ERR_UPSTREAM_PROTOCOL', 'Too many input rounds');
   }
+  if (cacheUri !== undefined) guard.cache.put(cacheUri, ctx.principal.tenant, cacheOwner, link.era, outcome, manager.cfg.sharing !== 'shared');
   return adaptOutcome(ctx, link.era, outcome);
 }
 
@@ -101,6 +121,7 @@ async function viaParking(
   method: string,
   link: UpstreamLink,
   opts: CallOptions,
+  guard: UpstreamGuard,
 ): Promise<CallOutcome> {
   const lot = ctx.runtime.parking;
   const principal = `${ctx.principal.tenant}/${ctx.principal.subject}`;
@@ -113,7 +134,9 @@ async function viaParking(
     }
   }
   const parked = new ParkedCall(principal, ctx.sink);
-  parked.outcome = link.call(method, upstreamParams, { ...opts, sink: parked, signal: parked.abort.signal });
+  const signal = parked.abort.signal;
+  // Never retried: a parked call may have asked the client something already.
+  parked.outcome = guard.run(false, signal, () => link.call(method, upstreamParams, { ...opts, sink: parked, signal })).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
   return settle(ctx, lot, parked);
 }
 

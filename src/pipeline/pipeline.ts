@@ -21,7 +21,8 @@ export async function handleCall(ctx: CallContext): Promise<CallOutcome> {
     authenticate(ctx); //  1. who is calling (credentials were checked before the body was read)
     r = route(ctx); //      2. which upstream (or the gateway itself) serves this method and name
     authorize(ctx, r); //   3. may this principal make this call
-    rateLimit(ctx, r); //   4. within its limits
+    const limited = rateLimit(ctx, r); // 4. within its limits (a Promise only with a shared store)
+    if (limited) await limited;
     filterIn(ctx, r); //    5. validate and filter the arguments
     approve(ctx, r); //     6. human approval for destructive calls
     auditDecision(ctx, r); //  the decision is recorded before anything is forwarded

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Announced } from '../catalog/service.js';
-import { viewOf, type CatalogView } from '../catalog/view.js';
+import { DEFAULT_VIEW, viewOf, type CatalogView } from '../catalog/view.js';
 import type { CompiledVirtualServer } from '../config/compile.js';
 import type { JsonRpcNotification } from '../mcp/jsonrpc.js';
 import type { Listener } from '../pipeline/local/listen.js';
@@ -36,35 +36,67 @@ export class Fanout {
   }
 
   catalogChanged(next: Catalog, prev: Catalog, announced: Announced): void {
-    const endpoints: (CompiledVirtualServer | undefined)[] = [undefined, ...this.virtualServers()];
-    for (const vs of endpoints) {
-      const a = viewOf(prev, vs);
-      const b = viewOf(next, vs);
-      for (const kind of ['tools', 'prompts', 'resources'] as const) {
-        const said = [...announced].some(([u, kinds]) => kinds.has(kind) && b.upstreams.has(u));
-        if (said || signature(a, kind) !== signature(b, kind)) this.announce(b.name, kind);
+    // Views differ per tenant: compare each (endpoint, tenant) pair that has someone listening.
+    const audience = new Map<string, Set<string>>();
+    const add = (endpoint: string, tenant: string): void => {
+      const set = audience.get(endpoint) ?? new Set<string>();
+      set.add(tenant);
+      audience.set(endpoint, set);
+    };
+    for (const s of this.sessions.all()) add(s.endpoint, s.principal.tenant);
+    for (const l of this.listeners) add(l.view, l.tenant);
+    const byName = new Map<string, CompiledVirtualServer>(this.virtualServers().map((v) => [v.name, v]));
+    for (const [endpoint, tenants] of audience) {
+      const vs = byName.get(endpoint);
+      if (vs === undefined && endpoint !== DEFAULT_VIEW) continue;
+      for (const tenant of tenants) {
+        const a = viewOf(prev, vs, tenant);
+        const b = viewOf(next, vs, tenant);
+        for (const kind of ['tools', 'prompts', 'resources'] as const) {
+          const said = [...announced].some(([u, kinds]) => kinds.has(kind) && b.upstreams.has(u));
+          if (said || signature(a, kind) !== signature(b, kind)) this.announce(endpoint, tenant, kind);
+        }
       }
     }
   }
 
-  private announce(endpoint: string, kind: Kind): void {
+  private announce(endpoint: string, tenant: string, kind: Kind): void {
     const msg: JsonRpcNotification = { jsonrpc: '2.0', method: `notifications/${kind}/list_changed` };
     for (const s of this.sessions.all()) {
-      if (s.endpoint !== endpoint) continue;
+      if (s.endpoint !== endpoint || s.principal.tenant !== tenant) continue;
       const get = s.streams.get(GET_STREAM);
       if (get?.res) get.send(msg);
     }
     const flag = kind === 'tools' ? 'toolsListChanged' : kind === 'prompts' ? 'promptsListChanged' : 'resourcesListChanged';
-    for (const l of this.listeners) if (l.view === endpoint && l.filter[flag]) l.send(msg);
+    for (const l of this.listeners) if (l.view === endpoint && l.tenant === tenant && l.filter[flag]) l.send(msg);
   }
 
-  resourceUpdated(msg: JsonRpcNotification): void {
+  /**
+   * Policy changed (config reload or an admin-API rule): what a principal may use, and so what
+   * its lists show, may differ now. Every open stream of the tenant (all tenants when undefined)
+   * hears list_changed for each kind, so clients re-list instead of calling what is now denied.
+   */
+  policyChanged(tenant: string | undefined): void {
+    for (const kind of ['tools', 'prompts', 'resources'] as const) {
+      const msg: JsonRpcNotification = { jsonrpc: '2.0', method: `notifications/${kind}/list_changed` };
+      for (const s of this.sessions.all()) {
+        if (tenant !== undefined && s.principal.tenant !== tenant) continue;
+        const get = s.streams.get(GET_STREAM);
+        if (get?.res) get.send(msg);
+      }
+      const flag = kind === 'tools' ? 'toolsListChanged' : kind === 'prompts' ? 'promptsListChanged' : 'resourcesListChanged';
+      for (const l of this.listeners) if ((tenant === undefined || l.tenant === tenant) && l.filter[flag]) l.send(msg);
+    }
+  }
+
+  /** `usable(tenant)` says whether that tenant may see the upstream the update came from. */
+  resourceUpdated(msg: JsonRpcNotification, usable: (tenant: string) => boolean): void {
     const uri = msg.params?.uri;
     if (typeof uri !== 'string') return;
     for (const s of this.sessions.all()) {
-      if (!s.subscriptions.has(uri)) continue;
+      if (!s.subscriptions.has(uri) || !usable(s.principal.tenant)) continue;
       s.streams.get(GET_STREAM)?.send(msg);
     }
-    for (const l of this.listeners) if (l.filter.resourceSubscriptions.has(uri)) l.send(msg);
+    for (const l of this.listeners) if (l.filter.resourceSubscriptions.has(uri) && usable(l.tenant)) l.send(msg);
   }
 }

@@ -70,6 +70,7 @@ export interface Store {
   users: UserStore;
   secrets: SecretStore;
   oauthState: OAuthStateStore;
+  policyRules: PolicyRuleStore;
   close(): Promise<void>;
 }
 
@@ -223,4 +224,32 @@ export interface OAuthStateStore {
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes every record with `expiresAt` at or before `now`; resolves to how many went. */
   prune(now: Date): Promise<number>;
+}
+
+/** Longest rule body `PolicyRuleStore.create` accepts, in UTF-8 bytes (32 KiB). */
+export const POLICY_RULE_MAX_BYTES = 32 * 1024;
+
+/**
+ * One policy rule added through the admin API. The store keeps the rule as opaque JSON text: the
+ * policy layer validates and compiles it (same schema and CEL compiler as config rules).
+ */
+export interface PolicyRuleRecord {
+  /** The rule's id; unique within its tenant. */
+  id: string;
+  /** The tenant that owns (and alone sees) the rule. */
+  tenant: string;
+  /** The rule as JSON text, at most POLICY_RULE_MAX_BYTES. */
+  rule: string;
+  createdAt: Date;
+}
+
+/** Stored policy rules keyed by `(tenant, id)`. Returned objects are copies. */
+export interface PolicyRuleStore {
+  /** Inserts a rule; rejects ERR_CONFLICT when `(tenant, id)` exists and ERR_BAD_INPUT when `rule` is too long. */
+  create(r: PolicyRuleRecord): Promise<void>;
+  get(tenant: string, id: string): Promise<PolicyRuleRecord | undefined>;
+  /** Every rule of a tenant (or of all tenants when omitted), ordered by createdAt, then tenant, then id (code unit order). */
+  list(tenant?: string): Promise<PolicyRuleRecord[]>;
+  /** Deletes one rule; resolves false when there is none. */
+  delete(tenant: string, id: string): Promise<boolean>;
 }

@@ -13,6 +13,7 @@ import { GatewayError } from '../pipeline/errors.js';
 import type { CallOutcome, JsonRpcNotification } from '../mcp/jsonrpc.js';
 import { LinkSupervisor, type SupervisorState } from './supervisor.js';
 import { openLinkFor, type LinkDeps } from './open-link.js';
+import { UpstreamGuard } from './resilience/guard.js';
 import type { UpstreamInfo, UpstreamLink } from './types.js';
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -52,6 +53,8 @@ export class UpstreamManager {
   private listenCtl: AbortController | undefined;
   private listenFailures = 0;
   private readonly announced = new Set<ListKind>();
+  /** Breaker, bulkhead, retries and read cache for calls to this upstream (src/upstreams/resilience). */
+  readonly guard: UpstreamGuard;
 
   constructor(
     readonly cfg: CompiledUpstream,
@@ -61,6 +64,7 @@ export class UpstreamManager {
     private readonly maxMessageBytes: number,
     private readonly linkDeps?: LinkDeps,
   ) {
+    this.guard = new UpstreamGuard(cfg.name, cfg.resilience, log);
     this.control = this.newSupervisor('control');
     this.control.onStateChange((s, reason) => this.onControlState(s, reason));
   }
@@ -313,6 +317,7 @@ export class UpstreamManager {
     this.health = h;
     this.healthReason = reason;
     if (!changed) return;
+    if (h === 'healthy') this.guard.breaker.reset();
     this.log.info({ upstream: this.name, health: h, reason }, 'upstream.health');
     this.store.upstreamEvents.append({ upstream: this.name, at: new Date(), state: h, reason }).catch(() => undefined);
     if (h !== 'healthy') this.events.onCatalogChange();

@@ -8,6 +8,7 @@ import { apiKeyContract } from './api-keys.contract.js';
 import { eraVerdictContract } from './era-verdicts.contract.js';
 import type { StoreFactory } from './harness.js';
 import { oauthStateContract } from './oauth-state.contract.js';
+import { policyRuleContract } from './policy-rules.contract.js';
 import { secretContract } from './secrets.contract.js';
 import { upstreamEventContract } from './upstream-events.contract.js';
 import { userContract } from './users.contract.js';
@@ -23,6 +24,7 @@ apiKeyContract('memory', factory, { persistent: false });
 userContract('memory', factory, { persistent: false });
 secretContract('memory', factory, { persistent: false });
 oauthStateContract('memory', factory, { persistent: false });
+policyRuleContract('memory', factory, { persistent: false });
 
 // The memory backend's own bound, which no contract can see (the SQL backends have none).
 describe('memory OAuthStateStore bound', () => {

@@ -90,9 +90,10 @@ before(async () => {
       '  issuers:',
       `    - { name: ext, issuer: "${jwks.issuer}", jwksUri: "${jwks.url}", claims: { tenant: tenant, roles: roles } }`,
       'upstreams:',
-      `  - { name: mock, kind: streamable-http, url: "${mock.url}" }`,
+      // The callers of this suite belong to tenant acme, which owns the upstream and the endpoint.
+      `  - { name: mock, kind: streamable-http, url: "${mock.url}", tenant: acme }`,
       'virtualServers:',
-      '  - { name: team, include: [{ upstream: mock }] }',
+      '  - { name: team, tenant: acme, include: [{ upstream: mock }] }',
     ].join('\n'),
   );
   await gw.waitHealthy(['mock']);

@@ -306,6 +306,16 @@ describe('quickstart smoke', () => {
       assert.equal(res.status, 200);
       assert.match(text, /"result"/);
       assert.doesNotMatch(text, /"isError":true/);
+      // The quickstart's policy: deletes need approval, so the call is refused before the upstream.
+      const del = await fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': MODERN, 'mcp-method': 'tools/call', 'mcp-name': 'memory__delete_entities' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'memory__delete_entities', arguments: { entityNames: ['x'] }, _meta: META } }),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const refused = (await del.json()) as { error?: { code: number; data?: { portcullis?: string; rule?: string } } };
+      assert.equal(refused.error?.code, -31202);
+      assert.deepEqual([refused.error?.data?.portcullis, refused.error?.data?.rule], ['ERR_APPROVAL_REQUIRED', 'memory-deletes']);
       // The virtual server of the quickstart shows only the demo tools.
       const vs = await fetch(`${url}/servers/demo-only/mcp`, {
         method: 'POST',

@@ -128,3 +128,27 @@ test('formatPath quotes keys that are not identifiers', () => {
   assert.equal(formatPath(['upstreams', 0, 'env', 'A.B']), 'upstreams[0].env["A.B"]');
   assert.equal(formatPath([]), '(root)');
 });
+
+test("a virtual server may include only its own tenant's upstreams and those shared with it", () => {
+  const config = ConfigSchema.parse({
+    upstreams: [
+      { name: 'mine', kind: 'sse', url: 'http://127.0.0.1:1/sse', tenant: 'acme' },
+      { name: 'theirs', kind: 'sse', url: 'http://127.0.0.1:1/sse', tenant: 'globex' },
+      { name: 'lent', kind: 'sse', url: 'http://127.0.0.1:1/sse', tenant: 'globex', shareWith: ['acme'] },
+      { name: 'public', kind: 'sse', url: 'http://127.0.0.1:1/sse', shareWith: ['*'] },
+    ],
+    virtualServers: [{ name: 'team', tenant: 'acme', include: [{ upstream: 'mine' }, { upstream: 'theirs' }, { upstream: 'lent' }, { upstream: 'public' }] }],
+  });
+  assert.throws(
+    () => compile(config, meta),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.issues.length === 1 &&
+      e.issues[0]!.path === 'virtualServers[0].include[1].upstream' &&
+      e.issues[0]!.message === 'upstream "theirs" belongs to tenant "globex" and is not shared with "acme"',
+  );
+  const snap = compile(ConfigSchema.parse({ ...config, virtualServers: [{ name: 'team', tenant: 'acme', include: [{ upstream: 'lent' }] }] }), meta);
+  assert.equal(snap.virtualServers[0]!.tenant, 'acme');
+  assert.deepEqual([...snap.upstreams[2]!.shareWith], ['acme']);
+  assert.equal(snap.upstreams[0]!.tenant, 'acme');
+});

@@ -204,19 +204,28 @@ test('defaults are applied to an empty file and to a minimal upstream', () => {
     limits: { maxBodyBytes: 1048576, maxHeaderBytes: 16384, maxJsonDepth: 64, maxUpstreamMessageBytes: 16777216 },
     sessions: { idleTtlMs: 1_800_000, max: 10000, resumeBufferEvents: 256 },
     shutdownGraceMs: 5000,
+    overload: { lagMs: 500, heapFraction: 0.9, recoverFraction: 0.8, sampleIntervalMs: 1000 },
   });
   assert.deepEqual(empty.upstreams, []);
   assert.deepEqual(empty.virtualServers, []);
+  // No policy section: the policy stage is off; no rate-limit rules: nothing is counted.
+  assert.equal(empty.policy.enabled, false);
+  assert.equal(empty.rateLimits.enabled, false);
 
   const one = loadConfigText(lines('upstreams:', '  - {name: fs, kind: stdio, command: fs-server}'), { path: PATH, env: {} });
   const up = one.upstreams[0];
   assert.ok(up?.kind === 'stdio');
-  const { fingerprint, ...rest } = up;
+  const { fingerprint, resilience, ...rest } = up;
   assert.match(fingerprint, /^[0-9a-f]{64}$/);
+  assert.deepEqual(resilience.bulkhead, { maxInFlight: 256, queue: 1000, queueTimeoutMs: 30_000 });
+  assert.equal(resilience.breaker.enabled, true);
+  assert.equal(resilience.cache.enabled, false);
   assert.deepEqual(rest, {
     name: 'fs',
     prefix: 'fs',
     tags: [],
+    tenant: 'default',
+    shareWith: new Set(),
     timeouts: { connectMs: 10_000, firstByteMs: 30_000, totalMs: 60_000 },
     kind: 'stdio',
     command: 'fs-server',

@@ -76,22 +76,24 @@ describe('sqlite migrations', () => {
   it('records each migration once in kysely_migration, however often the store is opened', async () => {
     const dataDir = await tempRoot();
     for (let i = 0; i < 3; i++) await (await openStore({ kind: 'sqlite', dataDir })).close();
-    assert.deepEqual(migrationNames(join(dataDir, SQLITE_FILE)), ['001_initial', '002_identity', '003_oauth_state']);
+    assert.deepEqual(migrationNames(join(dataDir, SQLITE_FILE)), ['001_initial', '002_identity', '003_oauth_state', '004_policy_rules']);
   });
 
   it('migrateToLatest applies every migration in order, nothing the second time, and down undoes them one by one', async () => {
     const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(':memory:') }) });
     try {
-      assert.deepEqual(await migrateToLatest(db, 'sqlite'), ['001_initial', '002_identity', '003_oauth_state']);
+      assert.deepEqual(await migrateToLatest(db, 'sqlite'), ['001_initial', '002_identity', '003_oauth_state', '004_policy_rules']);
       assert.deepEqual(await migrateToLatest(db, 'sqlite'), []);
       const tables = async () => (await db.introspection.getTables()).map((t) => t.name).sort();
-      assert.deepEqual(await tables(), ['api_keys', 'era_verdicts', 'oauth_state', 'secrets', 'upstream_events', 'users']);
+      assert.deepEqual(await tables(), ['api_keys', 'era_verdicts', 'oauth_state', 'policy_rules', 'secrets', 'upstream_events', 'users']);
       const indexes = (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'oauth_state' and name not like 'sqlite_%' order by name`.execute(db)).rows;
       assert.deepEqual(
         indexes.map((r) => r.name),
         ['oauth_state_by_expiry', 'oauth_state_by_grant', 'oauth_state_by_uid', 'oauth_state_by_user_code'],
       );
       const migrator = new Migrator({ db, provider: createMigrationProvider('sqlite') });
+      assert.equal((await migrator.migrateDown()).error, undefined);
+      assert.deepEqual(await tables(), ['api_keys', 'era_verdicts', 'oauth_state', 'secrets', 'upstream_events', 'users']);
       assert.equal((await migrator.migrateDown()).error, undefined);
       assert.deepEqual(await tables(), ['api_keys', 'era_verdicts', 'secrets', 'upstream_events', 'users']);
       assert.equal((await migrator.migrateDown()).error, undefined);

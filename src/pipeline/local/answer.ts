@@ -12,6 +12,7 @@ import { GatewayError } from '../errors.js';
 import type { LocalMethod } from '../../stages/route/route.js';
 import { GATEWAY_INFO, serverCapabilities } from './server-info.js';
 import { listen } from './listen.js';
+import { policyEngine } from '../../policy/current.js';
 
 const LOG_LEVELS = new Set(['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency']);
 
@@ -38,17 +39,32 @@ export async function answerLocally(ctx: CallContext, method: LocalMethod): Prom
     case 'tools/list': {
       const scopes = ctx.snapshot.auth.scopes;
       // A token limited to tool groups sees only those tools (auth.scopes[].tools).
-      const tools = toolsRestricted(ctx.principal, scopes, ctx.view.name)
+      let tools = toolsRestricted(ctx.principal, scopes, ctx.view.name)
         ? ctx.view.tools.filter((t) => toolAllowed(ctx.principal, scopes, ctx.view.name, t.exposed))
         : ctx.view.tools;
+      // Policy: a list shows exactly what the principal may use (docs/policy.md, "What lists show").
+      const pe = policyEngine(ctx.snapshot, ctx.runtime.policy);
+      if (pe) tools = tools.filter((t) => pe.listsEntry('tool', ctx.view, t, ctx.principal));
       return page(ctx, 'tools', tools.map((t) => t.def));
     }
-    case 'prompts/list':
-      return page(ctx, 'prompts', ctx.view.prompts.map((p) => p.def));
-    case 'resources/list':
-      return page(ctx, 'resources', ctx.view.resources.map((r) => r.def));
-    case 'resources/templates/list':
-      return page(ctx, 'resourceTemplates', ctx.view.templates.map((t) => t.def));
+    case 'prompts/list': {
+      const pe = policyEngine(ctx.snapshot, ctx.runtime.policy);
+      const prompts = pe ? ctx.view.prompts.filter((p) => pe.listsEntry('prompt', ctx.view, p, ctx.principal)) : ctx.view.prompts;
+      return page(ctx, 'prompts', prompts.map((p) => p.def));
+    }
+    case 'resources/list': {
+      const pe = policyEngine(ctx.snapshot, ctx.runtime.policy);
+      const resources = pe ? ctx.view.resources.filter((r) => pe.decideResource(ctx.view.name, r.upstream, r.uri, ctx.principal, { uri: r.uri }, true).effect !== 'deny') : ctx.view.resources;
+      return page(ctx, 'resources', resources.map((r) => r.def));
+    }
+    case 'resources/templates/list': {
+      const pe = policyEngine(ctx.snapshot, ctx.runtime.policy);
+      // A template is listed when a rule's resource globs match its URI template text (docs/policy.md).
+      const templates = pe
+        ? ctx.view.templates.filter((t) => pe.decideResource(ctx.view.name, t.upstream, t.uriTemplate, ctx.principal, { uri: t.uriTemplate }, true).effect !== 'deny')
+        : ctx.view.templates;
+      return page(ctx, 'resourceTemplates', templates.map((t) => t.def));
+    }
     case 'logging/setLevel': {
       const level = ctx.request.params?.level;
       if (typeof level !== 'string' || !LOG_LEVELS.has(level)) throw new GatewayError('ERR_INVALID_PARAMS', 'params.level must be a syslog level name');

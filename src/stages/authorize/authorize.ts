@@ -1,14 +1,61 @@
 /**
- * The authorize stage. Today it enforces what the caller's OAuth scopes allow (tool groups,
- * `auth.scopes[].tools`); the governance issue adds policy here and makes it default-deny.
+ * The authorize stage. First what the caller's OAuth scopes allow (tool groups,
+ * `auth.scopes[].tools`), then policy (docs/policy.md): with a `policy` section every tool,
+ * prompt and resource call is default deny, and the decision is left in `ctx.decision`.
  */
 import type { CallContext } from '../../pipeline/context.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import { scopesForTool, toolAllowed } from '../../auth/scope-tools.js';
+import { isObject } from '../../mcp/jsonrpc.js';
+import { policyEngine } from '../../policy/current.js';
+import type { Decision } from '../../policy/decision.js';
 import type { Route } from '../route/route.js';
 
 export function authorize(ctx: CallContext, route: Route): void {
-  if (route.kind !== 'upstream' || ctx.request.method !== 'tools/call' || !route.target) return;
+  if (route.kind !== 'upstream') return;
+  if (ctx.request.method === 'tools/call' && route.target) checkScopes(ctx);
+  const engine = policyEngine(ctx.snapshot, ctx.runtime.policy);
+  if (!engine) return;
+  const params = ctx.request.params ?? {};
+  let d: Decision;
+  switch (route.method) {
+    case 'tools/call':
+    case 'prompts/get':
+      if (!route.target) throw new GatewayError('ERR_POLICY_DENIED', 'Denied by policy', { data: {} });
+      d = engine.decideEntry(route.method === 'tools/call' ? 'tool' : 'prompt', ctx.view, route.target, ctx.principal, params.arguments);
+      break;
+    case 'completion/complete': {
+      // Completing a prompt argument or a resource URI needs the right to use that prompt or
+      // resource; with no call arguments yet, a prompt is judged as lists judge it.
+      const ref = isObject(params.ref) ? params.ref : {};
+      d = route.target
+        ? engine.listDecision('prompt', ctx.view, route.target, ctx.principal)
+        : engine.decideResource(ctx.view.name, route.upstream, String(ref.uri), ctx.principal, { uri: ref.uri });
+      break;
+    }
+    case 'resources/read':
+    case 'resources/subscribe':
+      d = engine.decideResource(ctx.view.name, route.upstream, route.uri ?? '', ctx.principal, { uri: route.uri });
+      break;
+    case 'resources/unsubscribe':
+      // Dropping interest reveals nothing and must keep working after a rule change.
+      return;
+    default:
+      throw new GatewayError('ERR_POLICY_DENIED', 'Denied by policy', { data: {} });
+  }
+  ctx.decision = d;
+  if (d.shadow) {
+    for (const s of d.shadow) ctx.log.info({ call: ctx.id, rule: s.rule, effect: s.effect, enforced: d.effect, method: route.method }, 'policy.shadow');
+  }
+  if (d.effect === 'allow') return;
+  const data = { ...(d.rule !== undefined ? { rule: d.rule } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}) };
+  ctx.log.info({ call: ctx.id, effect: d.effect, rule: d.rule, reason: d.reason, method: route.method, tenant: ctx.principal.tenant, subject: ctx.principal.subject }, 'policy.refused');
+  // Until approvals exist, require_approval refuses like a deny, with its own code.
+  if (d.effect === 'require_approval') throw new GatewayError('ERR_APPROVAL_REQUIRED', d.reason ?? 'Approval required', { data });
+  throw new GatewayError('ERR_POLICY_DENIED', d.reason ?? 'Denied by policy', { data });
+}
+
+function checkScopes(ctx: CallContext): void {
   const scopes = ctx.snapshot.auth.scopes;
   if (scopes.length === 0) return;
   // The name as this endpoint exposes it (after a virtual server's rename), which the globs are written against.

@@ -4,6 +4,7 @@ import { Lifecycle } from '../values.js';
 import { MemoryApiKeyStore } from './api-keys.js';
 import { MemoryEraVerdictStore } from './era-verdicts.js';
 import { MemoryOAuthStateStore } from './oauth-state.js';
+import { MemoryPolicyRuleStore } from './policy-rules.js';
 import { MemorySecretStore } from './secrets.js';
 import { MemoryUpstreamEventStore } from './upstream-events.js';
 import { MemoryUserStore } from './users.js';
@@ -18,6 +19,7 @@ export function openMemoryStore(): Store {
     users: new MemoryUserStore(life),
     secrets: new MemorySecretStore(life),
     oauthState: new MemoryOAuthStateStore(life),
+    policyRules: new MemoryPolicyRuleStore(life),
     async close() {
       life.markClosed();
     },

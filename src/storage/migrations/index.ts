@@ -8,6 +8,7 @@ import { GatewayError } from '../../pipeline/errors.js';
 import { initial } from './001_initial.js';
 import { identity } from './002_identity.js';
 import { oauthState } from './003_oauth_state.js';
+import { policyRules } from './004_policy_rules.js';
 
 /** SQL dialects the migrations know how to target. */
 export type SqlDialectName = 'sqlite' | 'postgres';
@@ -18,6 +19,7 @@ export function migrationsFor(dialect: SqlDialectName): Record<string, Migration
     '001_initial': initial(dialect),
     '002_identity': identity(dialect),
     '003_oauth_state': oauthState(dialect),
+    '004_policy_rules': policyRules(dialect),
   };
 }
 

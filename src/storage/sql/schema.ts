@@ -70,6 +70,15 @@ export interface OAuthStateTable {
   uid: string | null;
 }
 
+/** Admin-API policy rules; primary key (tenant, id). */
+export interface PolicyRulesTable {
+  tenant: string;
+  id: string;
+  /** The rule as JSON text. */
+  rule: string;
+  created_at: string;
+}
+
 /** The database as Kysely sees it. */
 export interface StorageDb {
   era_verdicts: EraVerdictsTable;
@@ -78,4 +87,5 @@ export interface StorageDb {
   users: UsersTable;
   secrets: SecretsTable;
   oauth_state: OAuthStateTable;
+  policy_rules: PolicyRulesTable;
 }

@@ -5,6 +5,7 @@ import { Lifecycle } from '../values.js';
 import { SqlApiKeyStore } from './api-keys.js';
 import { SqlEraVerdictStore } from './era-verdicts.js';
 import { SqlOAuthStateStore } from './oauth-state.js';
+import { SqlPolicyRuleStore } from './policy-rules.js';
 import type { StorageDb } from './schema.js';
 import { SqlSecretStore } from './secrets.js';
 import { SqlUpstreamEventStore } from './upstream-events.js';
@@ -20,6 +21,7 @@ export function sqlStore(db: Kysely<StorageDb>): Store {
     users: new SqlUserStore(db, life),
     secrets: new SqlSecretStore(db, life),
     oauthState: new SqlOAuthStateStore(db, life),
+    policyRules: new SqlPolicyRuleStore(db, life),
     async close() {
       if (life.markClosed()) await db.destroy();
     },
