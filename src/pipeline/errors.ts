@@ -67,6 +67,8 @@ export const ERRORS = {
   // governance: argument contracts (schema violations use the standard invalid-params code)
   ERR_ARGUMENT_INVALID: { rpc: RpcCode.InvalidParams, http: 200, message: 'Arguments do not match the tool input schema' },
   ERR_ARGUMENT_GUARD: { rpc: -31215, http: 200, message: 'Argument refused by a guard' },
+  // evidence: the decision record could not be made durable, so the call is not forwarded
+  ERR_AUDIT_UNAVAILABLE: { rpc: -31216, http: 503, message: 'Audit log unavailable: side-effecting calls are refused' },
 } as const satisfies Record<string, { rpc: number; http: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
