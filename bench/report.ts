@@ -83,7 +83,7 @@ export function printReport(r: Report): void {
     const extra: string[] = [];
     if (w.direct.maxBacklog || w.gateway.maxBacklog) extra.push(`max backlog direct ${w.direct.maxBacklog}, gateway ${w.gateway.maxBacklog}`);
     if (w.name.startsWith('warm stdio')) extra.push(`mean per call direct ${f(w.direct.meanMs, 3)} ms, gateway ${f(w.gateway.meanMs, 3)} ms (added ${f(w.addedMeanMs, 3)} ms)`);
-    if (w.name.startsWith('governance') && w.note) extra.push(w.note);
+    if ((w.name.startsWith('governance') || w.name.startsWith('audit')) && w.note) extra.push(w.note);
     if (w.direct.errors || w.gateway.errors) extra.push(`ERRORS direct ${w.direct.errors}, gateway ${w.gateway.errors}: ${w.gateway.firstError ?? w.direct.firstError}`);
     if (extra.length) out.push(`  ${w.name}: ${extra.join('; ')}`);
   }

@@ -6,7 +6,7 @@
  * Options: --quick (short phases, for a smoke run), --seconds N (measured seconds per side,
  * default 8), --dist (run the built gateway, bin/portcullis.js, instead of the sources via tsx),
  * --cpu-prof (write a V8 CPU profile of gateway A to .bench-out/prof/), --only a,b (run only the
- * named workloads: call1k, call100k, gov, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
+ * named workloads: call1k, call100k, gov, audit, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
  * node option for gateway A, repeatable, e.g. --gw-arg --max-old-space-size=256), --auth (gateway A
  * requires a bearer JWT, see bench/auth.ts).
  *
@@ -53,6 +53,10 @@ const GOV_ROUNDS = quick ? 1 : 3;
 const GOV_ROW = 'governance on: tools/call 1 KB (policy + CEL + guards + schema + rate limits)';
 /** Gateway CPU per call that governance adds, from the `gov` workload (same run). */
 let governanceAddedUs: number | undefined;
+const AUDIT_ROW = 'audit on: tools/call 1 KB (write-ahead decision records, group commit)';
+/** Gateway CPU per call that the audit log adds, and throughput on/off, from the `audit` workload. */
+let auditAddedUs: number | undefined;
+let auditThroughput: number | undefined;
 
 /** The governance workload's config: what a production policy looks like, none of it refusing the bench's calls. */
 const GOVERNANCE = {
@@ -354,6 +358,37 @@ async function main(): Promise<number> {
       }
     }
 
+    if (want('audit')) {
+      // Gateway N: gateway A's config with the audit log switched off. Gateway A audits (the
+      // default): decision records are fsync'd (group commit) before each call is forwarded.
+      const gwN = await startGateway('N', tmp, ups.map((u, i) => ({ name: `u${i + 1}`, kind: 'streamable-http', url: u.url })), [], benchAuth?.config, { audit: { enabled: false } });
+      try {
+        process.stderr.write(`audit: tools/call 1 KB (closed loop, ${CONCURRENCY} sessions) ...\n`);
+        const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', 1024), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
+        const off: SideResult[] = [];
+        const on: SideResult[] = [];
+        for (let round = 0; round < GOV_ROUNDS; round++) {
+          off.push(await runSide('gateway N (audit off)', gwN.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwN.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+          on.push(await runSide('gateway A (audit on)', gwA.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwA.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+        }
+        const cpu = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + (x.cpuUsPerCall.gateway ?? NaN), 0) / xs.length;
+        const rps = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + x.rps, 0) / xs.length;
+        auditAddedUs = cpu(on) - cpu(off);
+        auditThroughput = rps(on) / rps(off);
+        workloads.push(
+          combine(
+            AUDIT_ROW,
+            d,
+            on[on.length - 1]!,
+            `${GOV_ROUNDS} alternating rounds: audit off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; auditing adds ${auditAddedUs.toFixed(1)} µs, throughput ${auditThroughput.toFixed(2)}x`,
+            gwA.proc.pid,
+          ),
+        );
+      } finally {
+        await gwN.proc.stop();
+      }
+    }
+
     if (want('list')) {
       process.stderr.write(`tools/list 100 tools (closed loop, ${CONCURRENCY} sessions) ...\n`);
       const d = await runSide('direct', new URL(direct100.url).origin, '/mcp', listOp(100), CONCURRENCY, { upstream: [direct100.proc.pid] }, 'closed');
@@ -500,6 +535,8 @@ function buildReport(started: Date, workloads: WorkloadResult[], idle: Report['i
       target('RSS per 1,000 idle legacy sessions (with GET streams)', '<= 25 MB', idle?.withStreamsMBPer1000, (v) => v <= 25, 'MB'),
       target('warm stdio call overhead (p50)', '<= 0.2 ms', stdio?.addedP50Ms, (v) => v <= 0.2, 'ms'),
       target('governance: added gateway CPU per 1 KB tools/call', '<= 50 µs', governanceAddedUs, (v) => v <= 50, 'µs'),
+      target('audit: added gateway CPU per 1 KB tools/call', '<= 40 µs', auditAddedUs, (v) => v <= 40, 'µs'),
+      target('audit: throughput on / off', '>= 0.8x', auditThroughput, (v) => v >= 0.8, 'x'),
     ],
     ok: failure === undefined,
     ...(failure ? { failure } : {}),

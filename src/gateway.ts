@@ -26,6 +26,15 @@ import { canonicalJson } from './config/compile.js';
 import { createIdentity, type Identity } from './auth/identity.js';
 import { createLimiter } from './ratelimit/limiter.js';
 import { OverloadMonitor } from './runtime/overload.js';
+import { AuditService } from './audit/service.js';
+import { startAuditRemotes, type AuditRemotes } from './audit/remotes.js';
+import { GATEWAY_INFO } from './pipeline/local/server-info.js';
+import { GatewayError } from './pipeline/errors.js';
+import { auditConfigSwap, auditPolicyChange, auditUpstreamHealth, withAuditHealth } from './audit/events.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { Tracing } from './observability/tracing.js';
+import { startMetricsListener, type MetricsListener } from './observability/metrics-listener.js';
+import { auditGaugeSource } from './observability/audit-gauges.js';
 
 export interface Gateway {
   /** The base URL once listening, e.g. http://127.0.0.1:8080 */
@@ -35,6 +44,14 @@ export interface Gateway {
   /** The front door (its route inventory is read by tests and the admin API). */
   readonly app: FastifyInstance;
   readonly identity: Identity;
+  /** The audit logs (docs/audit.md); recovered before listen, closed (final checkpoint) on close. */
+  readonly audit: AuditService;
+  /** Prometheus metrics (observability.metrics.enabled); audit gauges attach with `registerAuditGauges`. */
+  readonly metrics: GatewayMetrics | undefined;
+  /** The own metrics listener's URL (observability.metrics.listen), once listening. */
+  readonly metricsUrl: string | undefined;
+  /** Traces (observability.tracing); undefined when off. */
+  readonly tracing: Tracing | undefined;
   listen(): Promise<string>;
   /** Stops accepting, lets calls in flight finish within the grace period, ends sessions, stops upstreams. */
   close(): Promise<void>;
@@ -54,6 +71,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     store,
     {
       onCatalogChange: (announced) => catalog.schedule(announced),
+      onHealth: (upstream, health, reason) => auditUpstreamHealth(audit, upstream, health, reason),
       onNotification: (upstream, msg) => {
         if (msg.method === 'notifications/resources/updated') fanout.resourceUpdated(msg, (tenant) => usableBy(catalog.current.upstreams.get(upstream), tenant));
       },
@@ -69,7 +87,27 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   catalog.onChange((next, prev, announced) => fanout.catalogChanged(next, prev, announced));
 
   const overload = new OverloadMonitor(log);
+  // Observability is read once: a listener and an exporter are process resources (docs/observability.md).
+  const obsCfg = holder.current.observability;
+  const metrics = obsCfg.metrics.enabled
+    ? new GatewayMetrics({
+        maxTenants: obsCfg.metrics.maxTenants,
+        state: {
+          upstreams: () => upstreams.all().map((m) => ({ name: m.name, kind: m.cfg.kind, health: m.health, breaker: m.guard.breakerState, links: m.linkStats })),
+          sessions: () => sessions.size,
+        },
+      })
+    : undefined;
+  const tracing = obsCfg.tracing ? new Tracing(obsCfg.tracing) : undefined;
+  let metricsListener: MetricsListener | undefined;
+  // Recovery (torn tails, outcome_unknown) runs here, before the gateway listens.
+  const audit = new AuditService(holder.current.audit, log);
+  audit.open();
+  // Sink lag and backlog come from the remote sinks once they start (at listen).
+  let remotes: AuditRemotes | undefined;
+  metrics?.registerAuditGauges(auditGaugeSource(audit, () => remotes?.lag() ?? []));
   const policyService = new PolicyService(store.policyRules, log);
+  policyService.onChange((tenant) => auditPolicyChange(audit, tenant));
   policyService.onChange((tenant) => fanout.policyChanged(tenant));
   void policyService.load();
   const runtime: Runtime = {
@@ -80,6 +118,8 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     parking: new ParkingLot(),
     policy: policyService,
     limiter: createLimiter(log, holder.current.rateLimits),
+    audit,
+    ...(metrics || tracing ? { observability: { ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) } } : {}),
   };
 
   const core: GatewayCore = {
@@ -117,15 +157,19 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     log.info({ version: next.version }, 'config.applied');
   });
 
+  holder.onSwap((next, previous) => auditConfigSwap(audit, next, previous));
+
   const identity = createIdentity(holder, store, log);
   const app: FastifyInstance = buildFrontDoor(core, {
     maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
-    readiness: () => readiness(upstreams, sessions.size, holder.current.auth.mode === 'required', overload.shedding),
+    readiness: () => withAuditHealth(readiness(upstreams, sessions.size, holder.current.auth.mode === 'required', overload.shedding), audit, holder.current.auth.mode === 'required'),
     auth: identity.authenticator,
     metadataUrl: (endpoint) => identity.metadataUrl(endpoint),
     prm: (endpoint) => identity.prm(endpoint),
     mounts: () => identity.mounts(),
     adminKeys: identity.adminKeys,
+    ...(metrics && !obsCfg.metrics.listen ? { metrics: () => metrics.expose() } : {}),
+    ...(metrics ? { authEvents: { succeeded: (m: string) => metrics.authSucceeded(m), failed: (r: string) => metrics.authFailed(r) } } : {}),
   });
 
   // SSE comments keep idle GET and listen streams alive through proxies; one timer for all.
@@ -149,6 +193,12 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     upstreams,
     app,
     identity,
+    audit,
+    metrics,
+    get metricsUrl() {
+      return metricsListener?.url;
+    },
+    tracing,
     async listen() {
       const g = holder.current.gateway;
       await app.listen({ host: g.host, port: g.port });
@@ -156,6 +206,10 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       await identity.start(url);
+      // Sinks may need secrets: start them once the secret store is open.
+      remotes = await startAuditRemotes(audit, holder.current.audit, identity.secrets()?.resolveSecret ?? noSecretStore, GATEWAY_INFO.version, log);
+      const ml = obsCfg.metrics.listen;
+      if (metrics && ml) metricsListener = await startMetricsListener(ml.host, ml.port, () => metrics.expose());
       overload.configure(holder.current.gateway.overload);
       await upstreams.reconcile(holder.current);
       return url;
@@ -172,8 +226,12 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       await runtime.limiter.close().catch((e: unknown) => log.warn({ err: e }, 'limiter.close_failed'));
       app.server.closeAllConnections?.();
       await upstreams.stopAll();
+      await remotes?.stop();
+      await audit.close(); // after in-flight calls: their outcomes are in the final checkpoint's tree
       await closing.catch(() => undefined);
       await identity.close().catch((e: unknown) => log.warn({ err: e }, 'identity.close_failed'));
+      await metricsListener?.close();
+      await tracing?.shutdown().catch((e: unknown) => log.warn({ err: e }, 'tracing.shutdown_failed'));
     },
   };
 }
@@ -201,4 +259,9 @@ function readiness(upstreams: UpstreamSet, sessions: number, guarded: boolean, s
   const ready = list.length === 0 || list.some((u) => u.health === 'healthy');
   const status = ready ? (healthy === list.length && !shedding ? 'ready' : 'degraded') : 'unavailable';
   return { ready, body: { status, upstreams: list, sessions, overloaded: shedding } };
+}
+
+/** Secret references of audit sinks fail clearly when the gateway has no secret store. */
+async function noSecretStore(): Promise<string> {
+  throw new GatewayError('ERR_UPSTREAM_CREDENTIALS', 'no secret store is available for audit sink secrets');
 }

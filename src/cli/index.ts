@@ -13,6 +13,7 @@ import { usersCommand } from './users.js';
 import { secretsCommand } from './secrets.js';
 import { upstreamsCommand } from './upstreams.js';
 import { policyCommand } from './policy.js';
+import { auditCommand } from './audit.js';
 
 /** The package version; package.json sits two levels up from both src/cli and dist/cli. */
 function packageVersion(): string {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(secretsCommand());
   program.addCommand(upstreamsCommand());
   program.addCommand(policyCommand());
+  program.addCommand(auditCommand());
   return program;
 }
 

@@ -12,7 +12,9 @@ import { compileAuth, type CompiledAuth } from '../auth/compile.js';
 import type { UpstreamAuth } from '../auth/upstream/config.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { compileRateLimits, type CompiledRateLimits } from '../stages/rate-limit/compile.js';
+import { compileAudit, type CompiledAudit } from '../audit/config.js';
 import { compileOverload, compileResilience, type CompiledOverload, type CompiledResilience } from '../upstreams/resilience/compile.js';
+import { compileObservability, type CompiledObservability } from '../observability/config.js';
 
 /** One problem in a config file, located by YAML path and (when known) 1-based line. */
 export interface ConfigIssue {
@@ -163,6 +165,10 @@ export interface Snapshot {
   /** Tool-level authorization rules. */
   policy: CompiledPolicy;
   rateLimits: CompiledRateLimits;
+  /** The audit log (docs/audit.md). */
+  audit: CompiledAudit;
+  /** Metrics and traces (read at start). */
+  observability: CompiledObservability;
 }
 
 export interface CompileMeta {
@@ -282,6 +288,8 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
     virtualServers,
     policy,
     rateLimits,
+    audit: compileAudit(config.audit, configDir, resolve(configDir, g.dataDir)),
+    observability: compileObservability(config.observability),
   };
   return deepFreeze(snapshot);
 }

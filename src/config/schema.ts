@@ -9,7 +9,9 @@ import { SecretStoreConfig } from '../auth/secrets/config.js';
 import { UpstreamAuth } from '../auth/upstream/config.js';
 import { PolicyConfig } from '../policy/config.js';
 import { RateLimitsConfig } from '../stages/rate-limit/config.js';
+import { AuditConfig } from '../audit/config.js';
 import { OverloadConfig, ResilienceConfig } from '../upstreams/resilience/config.js';
+import { ObservabilityConfig } from '../observability/config.js';
 
 export { Duration, ByteSize } from './primitives.js';
 import { Duration, ByteSize } from './primitives.js';
@@ -187,6 +189,8 @@ export const ConfigSchema = z
     virtualServers: z.array(VirtualServer).default([]).describe('Named endpoints exposing curated subsets.'),
     policy: PolicyConfig,
     rateLimits: RateLimitsConfig,
+    audit: AuditConfig.prefault({}),
+    observability: ObservabilityConfig,
   })
   .strict();
 

@@ -32,6 +32,10 @@ export interface FrontDoorOptions {
   mounts(): readonly MountedHandler[];
   /** API keys for the admin API. */
   adminKeys: AdminKeys;
+  /** Prometheus exposition for GET /metrics on this listener (docs/observability.md); absent: no such route. */
+  metrics?: () => Promise<{ body: string; contentType: string }>;
+  /** Counts front-door authentications (metrics). */
+  authEvents?: { succeeded(method: string): void; failed(reason: string): void };
 }
 
 /** A handler mounted beside the router (its own public endpoints, e.g. an OAuth server). */
@@ -81,10 +85,16 @@ function unhandled(core: GatewayCore, res: ServerResponse, e: unknown): void {
 
 export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): FastifyInstance {
   const principals = new WeakMap<IncomingMessage, Principal>();
+  const admitted = (p: Principal, endpoint: string = DEFAULT_VIEW): void => {
+    opts.authEvents?.succeeded(p.authMethod);
+    core.runtime.audit?.authnSuccess(p, endpoint); // authn.success, once per principal per minute
+  };
   const refuse = (res: ServerResponse, e: unknown, endpoint: string): void => {
     if (isAuthError(e)) {
+      opts.authEvents?.failed(typeof e.detail?.reason === 'string' && /^[a-z0-9_.-]{1,40}$/i.test(e.detail.reason) ? e.detail.reason : e.code);
       // A security event: which endpoint and why, never the credential itself.
       core.log.info({ endpoint, code: e.code, reason: e.detail?.reason }, 'auth.refused');
+      core.runtime.audit?.authnFailure(endpoint, e.code, e.detail?.reason, res.req?.socket.remoteAddress);
       sendAuthError(res, e, opts.metadataUrl(endpoint), opts.auth.scopesFor(endpoint));
     } else unhandled(core, res, e);
   };
@@ -97,8 +107,18 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
       refuse(res, e, endpoint);
       return;
     }
-    if (p instanceof Promise) p.then(next, (e: unknown) => refuse(res, e, endpoint));
-    else next(p);
+    if (p instanceof Promise) {
+      p.then(
+        (q) => {
+          admitted(q, endpoint);
+          next(q);
+        },
+        (e: unknown) => refuse(res, e, endpoint),
+      );
+    } else {
+      admitted(p, endpoint);
+      next(p);
+    }
   };
 
   const app = Fastify({
@@ -150,6 +170,7 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
     const name = (req.params as { name?: string } | undefined)?.name;
     const endpoint = name !== undefined && core.endpoint(name) ? name : DEFAULT_VIEW;
     const admit = (p: Principal): void => {
+      admitted(p, endpoint);
       principals.set(req.raw, p);
       done();
     };
@@ -193,13 +214,30 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
     }
   }
 
-  registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)));
+  registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)), () => core.runtime.audit);
   registerAdminPolicies(
     app,
-    { service: () => core.runtime.policy, policyEnabled: () => core.snapshot().policy.enabled, guard: opts.adminKeys },
+    { service: () => core.runtime.policy, policyEnabled: () => core.snapshot().policy.enabled, guard: opts.adminKeys, audit: () => core.runtime.audit },
     principalOf,
     (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)),
   );
+
+  // Metrics name every tenant: with authentication required, only an admin may read them.
+  const expose = opts.metrics;
+  if (expose) {
+    app.get('/metrics', (req, reply) => {
+      reply.hijack();
+      const p = principalOf(req.raw);
+      if (core.snapshot().auth.mode === 'required' && !opts.adminKeys.isAdmin(p)) return sendError(reply.raw, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
+      expose().then(
+        (m) => {
+          reply.raw.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
+          reply.raw.end(m.body);
+        },
+        (e: unknown) => unhandled(core, reply.raw, e),
+      );
+    });
+  }
 
   // The explicit public list (A1): health, and the metadata a client needs to find out how to
   // authenticate. Everything else needs credentials when `auth` is configured.

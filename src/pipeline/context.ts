@@ -15,6 +15,8 @@ import type { ParkingLot } from './parking.js';
 import type { Decision } from '../policy/decision.js';
 import type { PolicyService } from '../policy/service.js';
 import type { Limiter } from '../ratelimit/limiter.js';
+import type { AuditService } from '../audit/service.js';
+import type { CallObs, Observability } from '../observability/call.js';
 
 /** What the pipeline needs from the running gateway. */
 export interface Runtime {
@@ -31,6 +33,10 @@ export interface Runtime {
   readonly overload?: { readonly shedding: boolean };
   /** Rate limits and quotas (src/ratelimit/limiter.ts): per process for memory, shared through Redis. */
   readonly limiter: Limiter;
+  /** The audit logs (src/audit/service.ts); absent in unit tests that build a bare runtime. */
+  readonly audit?: AuditService;
+  /** Metrics and tracing (src/observability); undefined when both are off. */
+  readonly observability?: Observability;
 }
 
 /** The authenticated caller, built by the front door from a bearer token, an API key, or (open mode) anonymous. */
@@ -73,7 +79,10 @@ export interface CallContext {
   /** Aborted on cancellation or (modern) client disconnect. */
   readonly signal: AbortSignal;
   readonly log: Logger;
-  readonly traceparent: string | undefined;
+  /** W3C trace context for the upstream hop: the client's, or (tracing on) the hop span's, set before forward. */
+  traceparent: string | undefined;
+  /** Stage stamps and spans (src/observability/call.ts); set only while something observes. */
+  obs?: CallObs;
   readonly runtime: Runtime;
   /** Legacy sessions: logging/setLevel stores the level here. */
   readonly setLogLevel?: (level: string) => void;
@@ -82,4 +91,6 @@ export interface CallContext {
   principal: Principal;
   /** Set by the authorize stage for upstream calls. */
   decision?: Decision;
+  /** Set by the audit stage once the call's decision record is sequenced. */
+  auditDecided?: boolean;
 }

@@ -6,12 +6,12 @@
 import type { CallOutcome, JsonRpcResponse } from '../mcp/jsonrpc.js';
 import { ERRORS } from '../pipeline/errors.js';
 
-/** 429 for rate-limit and quota refusals, 503 for an overloaded gateway; undefined otherwise. */
+/** 429 for rate-limit and quota refusals, 503 for an overloaded gateway or an unwritable audit log; undefined otherwise. */
 export function limitStatus(o: CallOutcome): number | undefined {
   if (!('error' in o)) return undefined;
   const c = o.error.code;
   if (c === ERRORS.ERR_RATE_LIMITED.rpc || c === ERRORS.ERR_QUOTA_EXCEEDED.rpc) return 429;
-  if (c === ERRORS.ERR_OVERLOADED.rpc) return 503;
+  if (c === ERRORS.ERR_OVERLOADED.rpc || c === ERRORS.ERR_AUDIT_UNAVAILABLE.rpc) return 503;
   return undefined;
 }
 

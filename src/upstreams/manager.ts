@@ -29,6 +29,8 @@ export interface ManagerEvents {
   onCatalogChange(announced?: { upstream: string; kinds: ListKind[] }): void;
   /** A notification from the upstream that belongs to no call (e.g. resources/updated). */
   onNotification(upstream: string, msg: JsonRpcNotification): void;
+  /** Health changed (the audit log's `upstream.health`). */
+  onHealth?(upstream: string, health: Health, reason: string): void;
 }
 
 /** Supervisors per sharing key beyond which new principals/sessions are refused (bounded memory and processes). */
@@ -127,6 +129,17 @@ export class UpstreamManager {
 
   get privateLinkCount(): number {
     return this.privateLinks.size;
+  }
+
+  /** Live links (for stdio: running processes) and restarts after crashes, read by the metrics collector. */
+  get linkStats(): { live: number; restarts: number } {
+    let live = 0;
+    let restarts = 0;
+    for (const s of [this.control, ...this.privateLinks.values()]) {
+      if (s.current) live++;
+      restarts += s.restarts;
+    }
+    return { live, restarts };
   }
 
   async stop(): Promise<void> {
@@ -319,6 +332,7 @@ export class UpstreamManager {
     if (!changed) return;
     if (h === 'healthy') this.guard.breaker.reset();
     this.log.info({ upstream: this.name, health: h, reason }, 'upstream.health');
+    this.events.onHealth?.(this.name, h, reason);
     this.store.upstreamEvents.append({ upstream: this.name, at: new Date(), state: h, reason }).catch(() => undefined);
     if (h !== 'healthy') this.events.onCatalogChange();
   }

@@ -61,6 +61,7 @@ export class LinkSupervisor {
   /** A lifetime replacement being started (not shared with get(): the old link still serves). */
   private recycling: Promise<unknown> | undefined;
   private crashes: number[] = [];
+  private restartCount = 0;
   private readonly listeners: Listener[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Resolvers of backoff sleeps, woken by stop() so that a pending restart ends at once. */
@@ -92,6 +93,11 @@ export class LinkSupervisor {
   /** The live link, if any, without starting one. */
   get current(): UpstreamLink | undefined {
     return this.link && !this.link.closed ? this.link : undefined;
+  }
+
+  /** Restarts scheduled after crashes since this supervisor was made (for metrics). */
+  get restarts(): number {
+    return this.restartCount;
   }
 
   /** Crashes counted in the current window. */
@@ -227,6 +233,7 @@ export class LinkSupervisor {
       this.setState('unhealthy', `${reason} (${n} crashes within ${this.policy.windowMs} ms)`);
       return;
     }
+    this.restartCount++;
     this.setState('restarting', reason);
     this.begin(backoffDelay(n, this.policy, this.random));
   }

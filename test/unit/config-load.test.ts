@@ -211,6 +211,26 @@ test('defaults are applied to an empty file and to a minimal upstream', () => {
   // No policy section: the policy stage is off; no rate-limit rules: nothing is counted.
   assert.equal(empty.policy.enabled, false);
   assert.equal(empty.rateLimits.enabled, false);
+  // Metrics on the main listener (behind auth when configured); tracing off (docs/observability.md).
+  assert.deepEqual(empty.observability, { metrics: { enabled: true, maxTenants: 100 } });
+  // The audit log is on by default, under the data directory (docs/audit.md).
+  const { retention, ...auditRest } = empty.audit;
+  assert.equal(retention.maxAgeMs, undefined, 'audit segments are kept forever unless retention is set');
+  assert.deepEqual(auditRest, {
+    enabled: true,
+    dir: '/srv/portcullis/.portcullis/audit',
+    origin: 'portcullis',
+    checkpointIntervalMs: 1000,
+    checkpointRecords: 1000,
+    groupCommitMs: 2,
+    groupCommitRecords: 512,
+    segmentBytes: 64 * 1024 * 1024,
+    segmentAgeMs: 3_600_000,
+    retryAfterMs: 1000,
+    witnesses: [],
+    sinks: [],
+    retentionTenants: [],
+  });
 
   const one = loadConfigText(lines('upstreams:', '  - {name: fs, kind: stdio, command: fs-server}'), { path: PATH, env: {} });
   const up = one.upstreams[0];

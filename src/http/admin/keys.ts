@@ -12,6 +12,8 @@ import type { ApiKeyRecord } from '../../storage/ports.js';
 import { publicKeyView } from '../../auth/keys/view.js';
 import { readBody } from '../body.js';
 import { sendError, sendJson } from '../respond.js';
+import { auditAdmin } from '../../audit/events.js';
+import type { AuditService } from '../../audit/service.js';
 
 /** What the admin routes need from the identity layer. */
 export interface AdminKeys {
@@ -34,7 +36,13 @@ const CreateBody = z
 
 const MAX_BODY = 16 * 1024;
 
-export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, principalOf: (req: IncomingMessage) => Principal, onError: (res: ServerResponse, e: unknown) => void): void {
+export function registerAdminKeys(
+  app: FastifyInstance,
+  keys: AdminKeys,
+  principalOf: (req: IncomingMessage) => Principal,
+  onError: (res: ServerResponse, e: unknown) => void,
+  audit?: () => AuditService | undefined,
+): void {
   const guarded =
     (fn: (p: Principal, req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>) =>
     (req: { raw: IncomingMessage; params: unknown }, reply: { hijack(): void; raw: ServerResponse }) => {
@@ -67,6 +75,7 @@ export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, princip
         virtualServers: body.virtualServers,
         ...(body.expiresAt ? { expiresAt: new Date(body.expiresAt) } : {}),
       });
+      auditAdmin(audit?.(), 'key.created', p, { key: record.id, name: record.name });
       // The only time the key is shown.
       sendJson(res, 201, { key, ...publicKeyView(record, new Date()) }, { 'cache-control': 'no-store' });
     }),
@@ -76,6 +85,7 @@ export function registerAdminKeys(app: FastifyInstance, keys: AdminKeys, princip
     guarded(async (p, _req, res, params) => {
       const id = params.id ?? '';
       if (!/^[a-z0-9]{1,64}$/.test(id) || !(await keys.revoke(p.tenant, id))) throw new GatewayError('ERR_NOT_FOUND', 'No such key');
+      auditAdmin(audit?.(), 'key.revoked', p, { key: id });
       res.writeHead(204).end();
     }),
   );

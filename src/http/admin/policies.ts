@@ -12,6 +12,8 @@ import type { PolicyRuleT } from '../../policy/config.js';
 import type { PolicyService } from '../../policy/service.js';
 import { readBody } from '../body.js';
 import { sendError, sendJson } from '../respond.js';
+import { auditAdmin } from '../../audit/events.js';
+import type { AuditService } from '../../audit/service.js';
 import type { AdminKeys } from './keys.js';
 
 const MAX_BODY = 32 * 1024;
@@ -22,6 +24,8 @@ export interface AdminPolicies {
   service(): PolicyService | undefined;
   policyEnabled(): boolean;
   guard: Pick<AdminKeys, 'enabled' | 'isAdmin'>;
+  /** Where `admin.policy.*` events are recorded. */
+  audit?: () => AuditService | undefined;
 }
 
 function view(s: { record: PolicyRuleRecord; rule: PolicyRuleT }): Record<string, unknown> {
@@ -64,6 +68,7 @@ export function registerAdminPolicies(app: FastifyInstance, admin: AdminPolicies
       // Stored rules only ever apply next to config rules; without a policy section nothing would enforce them.
       if (!admin.policyEnabled()) throw new GatewayError('ERR_CONFLICT', 'The config has no `policy` section, so stored rules would not apply');
       const added = await svc.add(p.tenant, body);
+      auditAdmin(admin.audit?.(), 'policy.created', p, { rule: added.record.id });
       sendJson(res, 201, view(added), { 'cache-control': 'no-store' });
     }),
   );
@@ -79,6 +84,7 @@ export function registerAdminPolicies(app: FastifyInstance, admin: AdminPolicies
     '/admin/api/policies/:id',
     guarded(async (p, svc, _req, res, params) => {
       if (!(await svc.delete(p.tenant, idOf(params)))) throw new GatewayError('ERR_NOT_FOUND', 'No such rule');
+      auditAdmin(admin.audit?.(), 'policy.deleted', p, { rule: params.id });
       res.writeHead(204).end();
     }),
   );

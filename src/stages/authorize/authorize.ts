@@ -10,6 +10,7 @@ import { isObject } from '../../mcp/jsonrpc.js';
 import { policyEngine } from '../../policy/current.js';
 import type { Decision } from '../../policy/decision.js';
 import type { Route } from '../route/route.js';
+import { traceIdOf } from '../../observability/call.js';
 
 export function authorize(ctx: CallContext, route: Route): void {
   if (route.kind !== 'upstream') return;
@@ -49,7 +50,7 @@ export function authorize(ctx: CallContext, route: Route): void {
   }
   if (d.effect === 'allow') return;
   const data = { ...(d.rule !== undefined ? { rule: d.rule } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}) };
-  ctx.log.info({ call: ctx.id, effect: d.effect, rule: d.rule, reason: d.reason, method: route.method, tenant: ctx.principal.tenant, subject: ctx.principal.subject }, 'policy.refused');
+  ctx.log.info({ call: ctx.id, trace: traceIdOf(ctx), effect: d.effect, rule: d.rule, reason: d.reason, method: route.method, tenant: ctx.principal.tenant, subject: ctx.principal.subject }, 'policy.refused');
   // Until approvals exist, require_approval refuses like a deny, with its own code.
   if (d.effect === 'require_approval') throw new GatewayError('ERR_APPROVAL_REQUIRED', d.reason ?? 'Approval required', { data });
   throw new GatewayError('ERR_POLICY_DENIED', d.reason ?? 'Denied by policy', { data });

@@ -86,6 +86,13 @@ export class StdioLink extends RpcPeer {
   }
 
   protected transmit(msg: JsonRpcMessage, call?: PendingCall): void {
+    // A stdio server has no headers: W3C trace context travels in the request's _meta (modern
+    // requests already carry it from stampModern).
+    const tp = call?.opts?.traceparent;
+    if (tp !== undefined && this.era !== 'modern' && 'method' in msg) {
+      const params = msg.params ?? {};
+      msg = { ...msg, params: { ...params, _meta: { ...(isObject(params._meta) ? params._meta : {}), traceparent: tp } } };
+    }
     try {
       this.writer.write(msg);
     } catch (e) {

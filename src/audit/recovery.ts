@@ -1,0 +1,142 @@
+/**
+ * Crash recovery of one log, run when the log is opened (before the gateway listens):
+ * re-read every segment, truncate a torn final line of the last one, recompute the Merkle tree
+ * and the `prev` chain, and check them against the newest checkpoint the log signed. A log
+ * shorter than a checkpoint it signed, or one whose tree no longer matches it, is an alarm:
+ * the writer then refuses side-effecting calls until an operator looks.
+ */
+import { createHash, hash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, statSync, ftruncateSync, fsyncSync } from 'node:fs';
+import { join } from 'node:path';
+import { CompactRange } from './merkle.js';
+import { parseCheckpoint } from './checkpoint.js';
+import { checkpointName, checkpointsDir, listCheckpoints, listSegments } from './segment.js';
+import { OUTCOME_TYPES } from './records.js';
+
+/** A decision that had no outcome when the log was last written. */
+export interface OpenDecision {
+  call: string;
+  seq: number;
+  actor?: unknown;
+  target?: unknown;
+}
+
+export interface RecoveredLog {
+  /** Next seq to assign (= number of records). */
+  size: number;
+  /** Hex leaf hash of the last record ('' for an empty log). */
+  prev: string;
+  range: CompactRange;
+  /** Leaf hashes of every record, kept only when asked for (witness proofs). */
+  leaves?: Buffer[];
+  /** The segment to append to, if any. */
+  last?: { firstSeq: number; path: string; bytes: number };
+  bytesTruncated: number;
+  openDecisions: OpenDecision[];
+  /** Newest checkpoint on disk. */
+  checkpoint?: { size: number; root: Buffer };
+  /** Set when the log cannot be trusted to append to: truncation below a checkpoint, a broken chain. */
+  alarm?: string;
+}
+
+const NL = 0x0a;
+
+/** Leaf hash of one record line (without its '\n'): SHA-256(0x00 ‖ line). */
+export function leafOf(line: Buffer | string): Buffer {
+  // '\0' is the single byte 0x00 in UTF-8; the one-shot hash avoids a Hash object per record.
+  if (typeof line === 'string') return hash('sha256', `\0${line}`, 'buffer');
+  return createHash('sha256').update(Buffer.of(0)).update(line).digest();
+}
+
+/** Recovers the log in `dir`; `keepLeaves` also returns every leaf hash. */
+export function recoverLog(dir: string, keepLeaves: boolean): RecoveredLog {
+  const segments = listSegments(dir);
+  const range = new CompactRange();
+  const leaves: Buffer[] | undefined = keepLeaves ? [] : undefined;
+  const open = new Map<string, OpenDecision>();
+  const cps = listCheckpoints(dir);
+  const cpSize = cps.length > 0 ? (cps[cps.length - 1] as number) : undefined;
+  let rootAtCp: Buffer | undefined = cpSize === 0 ? range.root() : undefined;
+  let seq = 0;
+  let prev = '';
+  let alarm: string | undefined;
+  let bytesTruncated = 0;
+  let last: RecoveredLog['last'];
+
+  segments.forEach((seg, i) => {
+    if (alarm) return;
+    const isLast = i === segments.length - 1;
+    if (seg.firstSeq !== seq) {
+      alarm = `segment ${seg.path} starts at seq ${seg.firstSeq}, expected ${seq}`;
+      return;
+    }
+    const buf = readFileSync(seg.path);
+    let start = 0;
+    let good = 0;
+    while (start < buf.length) {
+      const nl = buf.indexOf(NL, start);
+      if (nl < 0) break; // torn tail: no terminating newline
+      const line = buf.subarray(start, nl);
+      let rec: { seq?: unknown; prev?: unknown; type?: unknown; call?: unknown; actor?: unknown; target?: unknown };
+      try {
+        rec = JSON.parse(line.toString('utf8')) as typeof rec;
+      } catch {
+        rec = {};
+      }
+      if (rec.seq !== seq || rec.prev !== prev) {
+        // A bad final line of the last segment is a torn write; anywhere else it is damage.
+        if (isLast && buf.indexOf(NL, nl + 1) < 0) break;
+        alarm = `record at seq ${seq} in ${seg.path} is corrupt or out of order`;
+        return;
+      }
+      const leaf = leafOf(line);
+      range.append(leaf);
+      leaves?.push(leaf);
+      prev = leaf.toString('hex');
+      seq += 1;
+      if (seq === cpSize) rootAtCp = range.root();
+      if (rec.type === 'tool.call.decision' && typeof rec.call === 'string') open.set(rec.call, { call: rec.call, seq: seq - 1, actor: rec.actor, target: rec.target });
+      else if (typeof rec.type === 'string' && OUTCOME_TYPES.has(rec.type) && typeof rec.call === 'string') open.delete(rec.call);
+      start = nl + 1;
+      good = start;
+    }
+    if (good < buf.length) {
+      if (!isLast) {
+        alarm = `segment ${seg.path} has a partial record before the last segment`;
+        return;
+      }
+      bytesTruncated = buf.length - good;
+      const fd = openSync(seg.path, 'r+');
+      try {
+        ftruncateSync(fd, good);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    if (isLast) last = { firstSeq: seg.firstSeq, path: seg.path, bytes: statSync(seg.path).size };
+  });
+
+  let checkpoint: RecoveredLog['checkpoint'];
+  if (cpSize !== undefined) {
+    try {
+      const cp = parseCheckpoint(readFileSync(join(checkpointsDir(dir), checkpointName(cpSize))));
+      checkpoint = { size: cp.size, root: cp.root };
+      if (!alarm && cp.size > seq) alarm = `log holds ${seq} records but checkpoint ${cp.size} was signed: truncated`;
+      else if (!alarm && rootAtCp && !rootAtCp.equals(cp.root)) alarm = `tree at size ${cp.size} does not match its signed checkpoint`;
+    } catch (e) {
+      alarm ??= `newest checkpoint cannot be read: ${(e as Error).message}`;
+    }
+  }
+  return {
+    size: seq,
+    prev,
+    range,
+    ...(leaves ? { leaves } : {}),
+    ...(last ? { last } : {}),
+    bytesTruncated,
+    openDecisions: [...open.values()],
+    ...(checkpoint ? { checkpoint } : {}),
+    ...(alarm ? { alarm } : {}),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * One runner per (log, sink): tails the log from the sink's persisted cursor, delivers batches,
+ * retries a failed batch with exponential backoff and jitter until it is delivered, then fsyncs
+ * the new cursor. It never skips a record. Its lag and `overHighWater()` feed the fail-closed
+ * predicate (docs/audit.md "Remote sinks").
+ */
+import { readCursor, writeCursor, type SinkCursor } from './cursor.js';
+import { measureLag, readBatch, type SinkBatch, type SinkLag } from './tail.js';
+import type { Sink } from './sink.js';
+
+/** Runner settings (a compiled sink's numbers). */
+export interface SinkRunnerOptions {
+  logDir: string;
+  logId: string;
+  sink: Sink;
+  batch: { records: number; bytes: number };
+  pollMs: number;
+  timeoutMs: number;
+  retry: { initialMs: number; maxMs: number };
+  highWater: { bytes: number; ageMs: number };
+  onSinkFailure: 'spool' | 'fail_closed';
+  /** Called on each failed attempt (for logs); never given the secret or the payload. */
+  onError?: (e: unknown, attempt: number) => void;
+  /** Records of the log known durable (fsync-ed); later ones wait. Undefined: every complete line (offline use). */
+  durableSize?: () => number | undefined;
+  /** Clock for lag ages (tests). */
+  now?: () => number;
+}
+
+/** A running delivery loop for one log to one sink. */
+export class SinkRunner {
+  readonly #o: SinkRunnerOptions;
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #cursor: SinkCursor = { seq: 0, segment: 0, offset: 0 };
+  #lag: SinkLag = { bytes: 0, records: 0, seconds: 0 };
+  #failing = false;
+  #lastError: string | undefined;
+  #delivered = 0;
+  #attempts = 0;
+
+  constructor(o: SinkRunnerOptions) {
+    this.#o = o;
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    this.#loop ??= this.#run().catch((e: unknown) => {
+      // A corrupt segment or cursor: stay failing (and so fail closed past the mark), never skip.
+      this.#failing = true;
+      this.#lastError = e instanceof Error ? e.message : String(e);
+      this.#o.onError?.(e, -1);
+    });
+  }
+
+  /** Looks for new records now instead of at the next poll. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /** Stops after the delivery in flight (bounded by the delivery timeout) and closes the sink. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+    await this.#o.sink.close();
+  }
+
+  /** Lag as of the last poll. */
+  get lag(): SinkLag {
+    return { ...this.#lag };
+  }
+
+  /** The delivery cursor (next seq to deliver). */
+  get cursor(): SinkCursor {
+    return { ...this.#cursor };
+  }
+
+  /** Records delivered since start, and delivery attempts that failed. */
+  get stats(): { delivered: number; failedAttempts: number; failing: boolean; lastError?: string } {
+    return { delivered: this.#delivered, failedAttempts: this.#attempts, failing: this.#failing, ...(this.#lastError ? { lastError: this.#lastError } : {}) };
+  }
+
+  /** Why side-effecting calls must be refused because of this sink, or undefined. */
+  backpressure(): string | undefined {
+    const hw = this.#o.highWater;
+    const name = `${this.#o.sink.name}/${this.#o.logId}`;
+    if (this.#lag.bytes > hw.bytes) return `audit sink ${name} is ${this.#lag.bytes} bytes behind (high-water ${hw.bytes})`;
+    if (this.#lag.seconds * 1000 > hw.ageMs) return `audit sink ${name} is ${Math.round(this.#lag.seconds)} s behind (high-water ${hw.ageMs / 1000} s)`;
+    if (this.#o.onSinkFailure === 'fail_closed' && this.#failing) return `audit sink ${name} is failing (onSinkFailure: fail_closed)`;
+    return undefined;
+  }
+
+  /** Sleeps `ms`; stop() always interrupts, wake() only when `wakeable` (a poll, never a backoff). */
+  #sleep(ms: number, wakeable: boolean): Promise<void> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      if (wakeable) this.#wake = done;
+    });
+  }
+
+  async #refreshLag(): Promise<void> {
+    this.#lag = await measureLag(this.#o.logDir, this.#cursor, this.#o.now?.() ?? Date.now());
+  }
+
+  /** Exponential backoff with "equal jitter": half fixed, half random, capped. */
+  #backoff(attempt: number): number {
+    const d = Math.min(this.#o.retry.maxMs, this.#o.retry.initialMs * 2 ** Math.min(attempt - 1, 30));
+    return d / 2 + Math.random() * (d / 2);
+  }
+
+  async #deliver(batch: Parameters<Sink['deliver']>[0]): Promise<void> {
+    const ac = new AbortController();
+    const onStop = (): void => ac.abort();
+    this.#stop.signal.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => ac.abort(), this.#o.timeoutMs);
+    try {
+      await this.#o.sink.deliver(batch, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      this.#stop.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  #noteFailure(e: unknown, attempt: number): void {
+    this.#attempts++;
+    this.#failing = true;
+    this.#lastError = e instanceof Error ? e.message : String(e);
+    this.#o.onError?.(e, attempt);
+  }
+
+  async #run(): Promise<void> {
+    const o = this.#o;
+    let loaded = false;
+    let attempt = 0;
+    while (!this.#stop.signal.aborted) {
+      let batch: SinkBatch | undefined;
+      try {
+        // Until the cursor is readable, lag counts from seq 0: an unreadable cursor still trips the high-water mark.
+        if (!loaded) {
+          this.#cursor = (await readCursor(o.logDir, o.sink.name)) ?? { seq: 0, segment: 0, offset: 0 };
+          loaded = true;
+        }
+        await this.#refreshLag();
+        batch = await readBatch(o.logDir, o.logId, this.#cursor, o.batch, o.durableSize?.());
+        if (batch) {
+          await this.#deliver(batch);
+          // Durable before moving on: a crash re-sends at most this batch (consumers dedupe).
+          await writeCursor(o.logDir, o.sink.name, batch.next);
+          this.#cursor = batch.next;
+          this.#delivered += batch.records.length;
+        }
+      } catch (e) {
+        // Delivery, a read of the log or the cursor write failed: retry the same cursor later.
+        this.#noteFailure(e, ++attempt);
+        await this.#refreshLag().catch(() => undefined);
+        await this.#sleep(this.#backoff(attempt), false);
+        continue;
+      }
+      attempt = 0;
+      this.#failing = false;
+      this.#lastError = undefined;
+      if (!batch) await this.#sleep(o.pollMs, true);
+    }
+  }
+}

@@ -1,0 +1,476 @@
+/**
+ * One log's writer: assigns `seq` and `prev`, canonicalises each record, keeps the Merkle
+ * compact range, and appends with GROUP COMMIT: records queue for at most `groupCommit` ms (or
+ * `groupCommitRecords`), then the batch is written once and fdatasync-ed once, and every waiter
+ * is released. Sequencing is synchronous (the order of `append` calls is the order on disk);
+ * only durability is asynchronous.
+ *
+ * A failed write keeps the batch queued at the same file offset and retries it with the next
+ * batch (positional writes make the retry idempotent), so the log heals by itself once the disk
+ * does; meanwhile `failure` is set and side-effecting calls are refused.
+ */
+import { closeSync, ftruncateSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CompiledAudit } from './config.js';
+import type { Logger } from '../observability/logger.js';
+import { canonical } from './canonical.js';
+import { signCheckpoint, verifierKey } from './checkpoint.js';
+import { loadOrCreateHmacKey, loadOrCreateSigner, rotateSigner, type Signer } from './keys.js';
+import { CompactRange, consistencyProof } from './merkle.js';
+import { leafOf, recoverLog, type RecoveredLog } from './recovery.js';
+import type { EventType, Fields } from './records.js';
+import { checkpointName, checkpointsDir, ensureLogDir, logDir, openSegment, segmentName, syncDir, writeFileDurable, type AuditIo } from './segment.js';
+import type { Witness } from './witness.js';
+
+export interface WriterDeps {
+  auditDir: string;
+  logId: string;
+  /** Full origin line, e.g. `portcullis/acme`. */
+  origin: string;
+  cfg: CompiledAudit;
+  io: AuditIo;
+  log: Logger;
+  witnesses: readonly Witness[];
+  /** Called after each successful sync with the last durable seq. */
+  onDurable(logId: string, seq: number): void;
+}
+
+/** Counters of one log (read by metrics and /readyz). */
+export interface LogStats {
+  records: number;
+  durable: number;
+  bytes: number;
+  batches: number;
+  syncs: number;
+  checkpoints: number;
+  lastCheckpointSize: number;
+  lastCheckpointAt: number | undefined;
+  /** Records not sequenced because the log was frozen or its queue full (reported in audit.gap). */
+  dropped: number;
+  failure: string | undefined;
+  alarm: string | undefined;
+}
+
+interface Waiter {
+  resolve(seq: number): void;
+  reject(e: Error): void;
+  seq: number;
+}
+
+const ENVELOPE = ['log', 'prev', 'seq', 'ts', 'type', 'v'] as const;
+
+let tsMs = 0;
+let tsText = '';
+/** The ISO timestamp of now, formatted once per millisecond (two records per call share it). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== tsMs) {
+    tsMs = ms;
+    tsText = new Date(ms).toISOString();
+  }
+  return tsText;
+}
+type Envelope = { log: string; prev: string; seq: number; ts: string; type: string; v: 1 };
+
+/**
+ * The canonical line of envelope ∪ fields (the envelope wins on a name clash), merged in JCS
+ * key order without building an intermediate object: this runs twice per call. Builders keep
+ * their keys sorted, so the sort below is rarely needed, and nested values take canonical()'s
+ * JSON.stringify fast path.
+ */
+export function recordLine(env: Envelope, fields: Fields): string {
+  let keys = Object.keys(fields);
+  for (let i = 1; i < keys.length; i += 1) {
+    if (!((keys[i - 1] as string) < (keys[i] as string))) {
+      keys = keys.sort();
+      break;
+    }
+  }
+  let out = '{';
+  let i = 0;
+  let j = 0;
+  while (i < keys.length || j < ENVELOPE.length) {
+    const f = keys[i];
+    const e = ENVELOPE[j];
+    let k: string;
+    let v: unknown;
+    if (e !== undefined && (f === undefined || e <= f)) {
+      if (e === f) i += 1;
+      k = e;
+      v = env[e];
+      j += 1;
+    } else {
+      k = f as string;
+      v = fields[k];
+      i += 1;
+    }
+    if (v === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${canonical(v)}`;
+  }
+  return `${out}}`;
+}
+
+/** Records kept queued at most while the disk fails; past it, records are counted as a gap. */
+const MAX_QUEUE = 100_000;
+
+export class LogWriter {
+  readonly logId: string;
+  readonly origin: string;
+  readonly hmacKey: Buffer;
+  readonly dir: string;
+  private signers: Signer[];
+  private size: number;
+  private prev: string;
+  private readonly range: CompactRange;
+  private readonly leaves: Buffer[] | undefined;
+  private fd: number | undefined;
+  private segFirst = 0;
+  private segBytes = 0;
+  private segOpenedAt = Date.now();
+  private queue: string[] = [];
+  private waiters: Waiter[] = [];
+  private flushing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private readonly cpTimer: NodeJS.Timeout;
+  private durable: { size: number; root: Buffer } = { size: 0, root: Buffer.alloc(0) };
+  private lastCp: { size: number; root: Buffer; at: number } | undefined;
+  private cpRecordSeq = -1;
+  private cpBusy = false;
+  private lastSyncAt = 0;
+  private closed = false;
+  private gap: { count: number; since: string } | undefined;
+  private idle: (() => void)[] = [];
+  readonly stats: LogStats;
+
+  private constructor(
+    private readonly deps: WriterDeps,
+    rec: RecoveredLog,
+  ) {
+    this.logId = deps.logId;
+    this.origin = deps.origin;
+    this.dir = logDir(deps.auditDir, deps.logId);
+    this.hmacKey = loadOrCreateHmacKey(deps.auditDir, deps.logId);
+    this.signers = [loadOrCreateSigner(deps.auditDir, deps.logId, deps.origin)];
+    this.size = rec.size;
+    this.prev = rec.prev;
+    this.range = rec.range;
+    this.leaves = rec.leaves;
+    this.durable = { size: rec.size, root: rec.range.root() };
+    if (rec.checkpoint) this.lastCp = { ...rec.checkpoint, at: Date.now() };
+    if (rec.last) {
+      this.fd = openSegment(rec.last.path);
+      this.segFirst = rec.last.firstSeq;
+      this.segBytes = rec.last.bytes;
+    }
+    this.stats = {
+      records: rec.size,
+      durable: rec.size,
+      bytes: rec.last?.bytes ?? 0,
+      batches: 0,
+      syncs: 0,
+      checkpoints: 0,
+      lastCheckpointSize: rec.checkpoint?.size ?? 0,
+      lastCheckpointAt: undefined,
+      dropped: 0,
+      failure: undefined,
+      alarm: rec.alarm,
+    };
+    this.cpTimer = setInterval(() => this.tick(), deps.cfg.checkpointIntervalMs);
+    this.cpTimer.unref();
+  }
+
+  /**
+   * Opens (creating or recovering) a log: truncates a torn tail, checks the tree against the
+   * newest checkpoint, then appends `audit.recovery` and an `outcome_unknown` for every
+   * decision left without an outcome. Synchronous file I/O: it runs at start or on a tenant's
+   * first record.
+   */
+  static open(deps: WriterDeps): LogWriter {
+    const dir = logDir(deps.auditDir, deps.logId);
+    ensureLogDir(dir);
+    const rec = recoverLog(dir, deps.witnesses.length > 0);
+    const w = new LogWriter(deps, rec);
+    if (rec.alarm) {
+      deps.log.error({ log: deps.logId, alarm: rec.alarm }, 'audit.alarm');
+      return w;
+    }
+    if (rec.size > 0 || rec.bytesTruncated > 0) {
+      w.append('audit.recovery', { bytes_truncated: rec.bytesTruncated, last_good_seq: rec.size - 1, open_decisions: rec.openDecisions.length }, false);
+      for (const d of rec.openDecisions) {
+        w.append('tool.call.outcome_unknown', { call: d.call, decision_seq: d.seq, ...(d.actor !== undefined ? { actor: d.actor } : {}), ...(d.target !== undefined ? { target: d.target } : {}) }, false);
+      }
+      if (rec.bytesTruncated > 0) deps.log.warn({ log: deps.logId, bytes: rec.bytesTruncated, lastGoodSeq: rec.size - 1 }, 'audit.torn_tail_truncated');
+    }
+    return w;
+  }
+
+  /** Why this log cannot take a side-effecting call's record now, or undefined. */
+  unavailable(): string | undefined {
+    return this.stats.alarm ?? this.stats.failure ?? (this.closed ? 'audit log closed' : undefined);
+  }
+
+  /** Records queued or written, i.e. the next seq. */
+  get nextSeq(): number {
+    return this.size;
+  }
+
+  /**
+   * Sequences one record. `durable`: returns a Promise resolved with its seq once it is synced
+   * (rejected if the write fails); otherwise returns the seq (or -1 when it could not be
+   * sequenced and is counted into the next `audit.gap`).
+   */
+  append(type: EventType, fields: Fields, durable: true): Promise<number>;
+  append(type: EventType, fields: Fields, durable: false): number;
+  append(type: EventType, fields: Fields, durable: boolean): number | Promise<number>;
+  append(type: EventType, fields: Fields, durable: boolean): number | Promise<number> {
+    if (this.stats.alarm !== undefined || this.closed || this.queue.length >= MAX_QUEUE) {
+      this.stats.dropped += 1;
+      this.gap ??= { count: 0, since: new Date().toISOString() };
+      this.gap.count += 1;
+      if (durable) return Promise.reject(new Error(this.unavailable() ?? 'audit queue full'));
+      return -1;
+    }
+    if (this.gap && this.stats.failure === undefined) this.writeGap();
+    const seq = this.sequence(type, fields);
+    if (!durable) {
+      this.schedule();
+      return seq;
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.waiters.push({ resolve, reject, seq });
+      this.schedule();
+    });
+  }
+
+  private writeGap(): void {
+    const g = this.gap;
+    if (!g) return;
+    this.gap = undefined;
+    this.sequence('audit.gap', { records_lost: g.count, since: g.since, until: new Date().toISOString() });
+  }
+
+  private sequence(type: EventType, fields: Fields): number {
+    const seq = this.size;
+    const line = recordLine({ log: this.origin, prev: this.prev, seq, ts: isoNow(), type, v: 1 }, fields);
+    const leaf = leafOf(line);
+    this.range.append(leaf);
+    this.leaves?.push(leaf);
+    this.prev = leaf.toString('hex');
+    this.size = seq + 1;
+    this.queue.push(`${line}\n`);
+    this.stats.records = this.size;
+    return seq;
+  }
+
+  /**
+   * When the next batch is written. A flush in flight reschedules on completion (records that
+   * arrive during a sync form the next batch: that is where batching comes from under load).
+   * Otherwise a batch with a waiter goes at the end of this turn of the event loop, so an idle
+   * gateway adds one sync, not a timer, to a call; a batch nobody waits for (reads, outcomes)
+   * waits up to `groupCommit` to share a sync.
+   */
+  private schedule(): void {
+    if (this.flushing || this.immediate) return;
+    const { groupCommitMs, groupCommitRecords } = this.deps.cfg;
+    // Under load (a sync ended within the window) waiters also wait, up to 1 ms, so that one
+    // fdatasync — tens of µs of kernel CPU — is shared by more calls.
+    const busy = groupCommitMs > 0 && performance.now() - this.lastSyncAt < groupCommitMs;
+    if (busy && this.queue.length < groupCommitRecords) {
+      this.timer ??= setTimeout(() => this.flush(), Math.min(1, groupCommitMs));
+      return;
+    }
+    if (groupCommitMs === 0 || this.waiters.length > 0 || this.queue.length >= groupCommitRecords) {
+      if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+      this.immediate = setImmediate(() => this.flush());
+    } else this.timer ??= setTimeout(() => this.flush(), groupCommitMs);
+  }
+
+  /** Writes and syncs everything queued: one write, one fdatasync. */
+  private flush(): void {
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (this.flushing) return;
+    if (this.queue.length === 0) return this.settleIdle();
+    this.flushing = true;
+    const lines = this.queue;
+    const waiters = this.waiters;
+    this.queue = [];
+    this.waiters = [];
+    const firstSeq = this.size - lines.length;
+    const head = { size: this.size, root: this.range.root() };
+    const buf = Buffer.from(lines.join(''));
+    void this.writeBatch(buf, firstSeq).then(
+      () => {
+        this.segBytes += buf.length;
+        this.durable = head;
+        this.stats.durable = head.size;
+        this.stats.bytes += buf.length;
+        this.stats.batches += 1;
+        this.stats.syncs += 1;
+        this.lastSyncAt = performance.now();
+        if (this.stats.failure !== undefined) {
+          this.deps.log.warn({ log: this.logId }, 'audit.write_recovered');
+          this.stats.failure = undefined;
+        }
+        for (const w of waiters) w.resolve(w.seq);
+        this.flushing = false;
+        try {
+          this.deps.onDurable(this.logId, head.size - 1);
+        } catch (e) {
+          this.deps.log.error({ err: e }, 'audit.on_durable_failed');
+        }
+        if (this.lastCp === undefined ? head.size >= this.deps.cfg.checkpointRecords : head.size - this.lastCp.size >= this.deps.cfg.checkpointRecords) this.checkpoint();
+        if (this.queue.length > 0) this.schedule();
+        else this.settleIdle();
+      },
+      (e: unknown) => {
+        const err = e as NodeJS.ErrnoException;
+        const reason = `audit write failed: ${err.code ?? err.message}`;
+        if (this.stats.failure === undefined) this.deps.log.error({ log: this.logId, err: err.message, code: err.code }, 'audit.write_failed');
+        this.stats.failure = reason;
+        // Keep the records, in order, ahead of anything queued since: the next batch retries them.
+        this.queue = [...lines, ...this.queue];
+        for (const w of waiters) w.reject(new Error(reason));
+        // Cut a torn write back before the next attempt (never concurrently with it: a late
+        // truncate would remove the retried bytes).
+        const done = (): void => {
+          this.flushing = false;
+          // Durable appends that arrived meanwhile are the next attempt; records alone wait for the tick.
+          if (this.waiters.length > 0) this.schedule();
+          // drain() callers learn of the failure from `stats.failure`; they must not hang on a dead disk.
+          this.releaseIdle();
+        };
+        if (this.fd !== undefined) this.deps.io.ftruncate(this.fd, this.segBytes).then(done, done);
+        else done();
+      },
+    );
+  }
+
+  private async writeBatch(buf: Buffer, firstSeq: number): Promise<void> {
+    const { segmentBytes, segmentAgeMs } = this.deps.cfg;
+    if (this.fd !== undefined && this.segBytes > 0 && (this.segBytes >= segmentBytes || Date.now() - this.segOpenedAt >= segmentAgeMs)) {
+      // A sealed segment ends at its last durable record, whatever a failed write left behind.
+      ftruncateSync(this.fd, this.segBytes);
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+    if (this.fd === undefined) {
+      ensureLogDir(this.dir);
+      this.fd = openSegment(join(this.dir, segmentName(firstSeq)));
+      syncDir(this.dir);
+      this.segFirst = firstSeq;
+      this.segBytes = 0;
+      this.segOpenedAt = Date.now();
+    }
+    await this.deps.io.write(this.fd, buf, this.segBytes);
+    await this.deps.io.fdatasync(this.fd);
+  }
+
+  private settleIdle(): void {
+    if (this.flushing || this.queue.length > 0) return;
+    this.releaseIdle();
+  }
+
+  private releaseIdle(): void {
+    const idle = this.idle;
+    this.idle = [];
+    for (const f of idle) f();
+  }
+
+  /** Resolves once everything queued so far has been written (or has failed). */
+  drain(): Promise<void> {
+    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle.push(resolve);
+      if (!this.flushing && !this.timer && !this.immediate) this.flush();
+    });
+  }
+
+  private tick(): void {
+    // The interval also retries a failed batch when no new record arrives to carry it.
+    if (this.queue.length > 0 && !this.flushing && !this.timer && !this.immediate) this.flush();
+    this.checkpoint();
+  }
+
+  /**
+   * Signs a checkpoint of the durable tree when it grew (beyond our own last checkpoint
+   * record), writes `checkpoints/<size>.note`, hands it to the witnesses, then appends
+   * `audit.checkpoint`. Never on an alarmed log: it must not sign a tree inconsistent with one
+   * it signed before.
+   */
+  checkpoint(): void {
+    if (this.cpBusy || this.stats.alarm !== undefined) return;
+    const head = this.durable;
+    if (head.size === 0) return;
+    const last = this.lastCp;
+    if (last && (head.size <= last.size || (head.size === last.size + 1 && this.cpRecordSeq === last.size))) return;
+    this.cpBusy = true;
+    try {
+      const text = signCheckpoint({ origin: this.origin, size: head.size, root: head.root }, this.signers);
+      writeFileDurable(checkpointsDir(this.dir), checkpointName(head.size), text);
+      this.lastCp = { size: head.size, root: head.root, at: Date.now() };
+      this.stats.checkpoints += 1;
+      this.stats.lastCheckpointSize = head.size;
+      this.stats.lastCheckpointAt = this.lastCp.at;
+      if (this.signers.length > 1) this.signers = this.signers.slice(-1);
+      this.publish(text, head);
+      if (!this.closed) this.cpRecordSeq = this.append('audit.checkpoint', { size: head.size, root: head.root.toString('base64') }, false);
+    } catch (e) {
+      this.deps.log.error({ log: this.logId, err: (e as Error).message }, 'audit.checkpoint_failed');
+    } finally {
+      this.cpBusy = false;
+    }
+  }
+
+  private publish(text: string, head: { size: number; root: Buffer }): void {
+    const leaves = this.leaves;
+    for (const w of this.deps.witnesses) {
+      w.submit({
+        logId: this.logId,
+        text,
+        size: head.size,
+        root: head.root,
+        proof: (from) => (leaves ? consistencyProof(leaves, from, head.size) : []),
+      }).catch((e: unknown) => this.deps.log.warn({ witness: w.name, log: this.logId, size: head.size, err: (e as Error).message }, 'audit.witness_refused'));
+    }
+  }
+
+  /**
+   * Rotates the log's signing key (files: keys.ts `rotateSigner`) and appends
+   * `audit.key_rotated`: the first checkpoint after it carries both the old and the new
+   * signature, later ones only the new key's.
+   */
+  rotateKey(given?: Signer, _verifierKeys?: { old: string; new: string }): { old: string; new: string } {
+    // Without `given`, the key files are rotated too; with it (tests, an external KMS), only the in-memory signer.
+    const current = this.signers[this.signers.length - 1] as Signer;
+    const { old, next } = given ? { old: current, next: given } : rotateSigner(this.deps.auditDir, this.logId, this.origin);
+    const keys = { old: verifierKey(this.origin, old.publicKey), new: verifierKey(this.origin, next.publicKey) };
+    this.append('audit.key_rotated', { new_key: keys.new, old_key: keys.old }, false);
+    this.signers = [old, next];
+    return keys;
+  }
+
+  /** Final checkpoint and sync; later appends are dropped (counted). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.drain();
+    this.checkpoint();
+    await this.drain();
+    this.closed = true;
+    clearInterval(this.cpTimer);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    if (this.fd !== undefined) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already gone */
+      }
+      this.fd = undefined;
+    }
+  }
+}
