@@ -45,6 +45,7 @@ const PrincipalInput = z
     groups: z.array(z.string().max(128)).max(256).default([]),
     clientId: z.string().max(256).optional(),
     authMethod: z.enum(['anonymous', 'oauth', 'api-key']).default('oauth'),
+    claims: z.record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean(), z.array(z.string().max(256)).max(32)])).optional(),
   })
   .strict();
 

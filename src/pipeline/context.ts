@@ -51,6 +51,11 @@ export interface Principal {
   issuer?: string;
   /** Granted scopes (OAuth); undefined means not scope-limited (anonymous, API keys). */
   scopes?: readonly string[];
+  /**
+   * Scalar top-level claims of a verified token (bounded: at most 32, strings ≤ 256, string lists
+   * ≤ 32 items), for policy rules (`claims:`) and CEL (`principal.claims`). Absent for API keys.
+   */
+  claims?: Readonly<Record<string, string | number | boolean | readonly string[]>>;
   /** Virtual servers this credential is limited to; undefined or empty means no such limit. */
   virtualServers?: readonly string[];
 }

@@ -33,6 +33,8 @@ export interface CompiledRule {
   readonly groups: readonly string[] | undefined;
   readonly subjects: GlobMatcher | undefined;
   readonly clients: ReadonlySet<string> | undefined;
+  /** Claim name → accepted values (any of). */
+  readonly claims: ReadonlyMap<string, readonly (string | number | boolean)[]> | undefined;
   readonly servers: ReadonlySet<string> | undefined;
   readonly upstreams: ReadonlySet<string> | undefined;
   /** Which kinds of target the rule applies to. */
@@ -145,6 +147,7 @@ export function compileRule(r: PolicyRuleT, source: RuleSource, order: number, p
     groups: r.groups,
     subjects: r.subjects ? compileGlob(r.subjects) : undefined,
     clients: setOf(r.clients),
+    claims: r.claims ? new Map(Object.entries(r.claims).map(([k, v]) => [k, Array.isArray(v) ? v : [v]])) : undefined,
     servers: setOf(r.servers),
     upstreams: setOf(r.upstreams),
     // A rule that names no target kind is a tool rule: that is what most policies are about.

@@ -25,6 +25,10 @@ export const PolicyRule = z
     groups: list('Principal is in any of these groups. Omitted: any.'),
     subjects: list('Globs (`*`, `?`) over the principal subject. Omitted: any.'),
     clients: list('Principal client id is one of these. Omitted: any.'),
+    claims: z
+      .record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean(), z.array(z.string().max(256)).min(1).max(64)]))
+      .optional()
+      .describe('Token claims that must all match: a claim equals the value, or (for a list of values) any of them; a list-valued claim matches when it contains the value. API keys carry no claims, so they never match. Omitted: any.'),
     servers: list('Endpoint names (`default` is /mcp, else a virtual server name). Omitted: any.'),
     upstreams: list('Upstream names. Omitted: any.'),
     tools: list('Globs over the tool catalogue name (prefix + separator + name) or the name the endpoint exposes.'),

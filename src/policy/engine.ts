@@ -138,7 +138,7 @@ export class PolicyEngine {
   #principalCel(p: Principal): Readonly<Record<string, unknown>> {
     let v = this.#principals.get(p);
     if (!v) {
-      v = Object.freeze({ subject: p.subject, tenant: p.tenant, roles: p.roles, groups: p.groups, clientId: p.clientId ?? '', authMethod: p.authMethod });
+      v = Object.freeze({ subject: p.subject, tenant: p.tenant, roles: p.roles, groups: p.groups, clientId: p.clientId ?? '', authMethod: p.authMethod, claims: p.claims ?? {} });
       this.#principals.set(p, v);
     }
     return v;
@@ -218,8 +218,22 @@ export function principalMatches(r: CompiledRule, p: Principal): boolean {
     (!r.roles || anyOf(r.roles, p.roles)) &&
     (!r.groups || anyOf(r.groups, p.groups)) &&
     (!r.subjects || r.subjects(p.subject)) &&
-    (!r.clients || (p.clientId !== undefined && r.clients.has(p.clientId)))
+    (!r.clients || (p.clientId !== undefined && r.clients.has(p.clientId))) &&
+    (!r.claims || claimsMatch(r.claims, p.claims))
   );
+}
+
+/** Every named claim matches one of its accepted values (a list claim: contains one of them). */
+function claimsMatch(want: ReadonlyMap<string, readonly (string | number | boolean)[]>, have: Principal['claims']): boolean {
+  if (!have) return false;
+  for (const [k, accepted] of want) {
+    const v = Object.hasOwn(have, k) ? have[k] : undefined;
+    if (v === undefined) return false;
+    if (Array.isArray(v)) {
+      if (!accepted.some((a) => typeof a === 'string' && v.includes(a))) return false;
+    } else if (!accepted.includes(v as string | number | boolean)) return false;
+  }
+  return true;
 }
 
 /** The target part of a rule: kind, endpoint, upstream, name globs, tags (all of) and annotations (all equal). */

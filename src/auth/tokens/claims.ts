@@ -71,8 +71,34 @@ export function mapClaims(claims: Record<string, unknown>, issuer: TrustedIssuer
     authMethod: 'oauth' as const,
     issuer: issuer.name,
     scopes: Object.freeze([...scopes]),
+    claims: policyClaims(claims),
   });
   return { principal, scopes };
+}
+
+/** Claims never copied for policy: they are about the token, not the caller, or hold credentials. */
+const NOT_FOR_POLICY = new Set(['iss', 'aud', 'exp', 'nbf', 'iat', 'jti', 'cnf', 'at_hash', 'c_hash', 'nonce', 'sid', 'active', 'token_type']);
+const MAX_POLICY_CLAIMS = 32;
+
+/**
+ * A bounded copy of the token's scalar top-level claims (and short string lists), which policy
+ * rules match with `claims:` and CEL reads as `principal.claims`. Nested objects are left out.
+ */
+function policyClaims(claims: Record<string, unknown>): Readonly<Record<string, string | number | boolean | readonly string[]>> {
+  const out: Record<string, string | number | boolean | readonly string[]> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(claims)) {
+    if (n >= MAX_POLICY_CLAIMS) break;
+    if (NOT_FOR_POLICY.has(k) || k.length > 64) continue;
+    if (typeof v === 'string' ? v.length <= CLAIM_LIMITS.maxString && !CONTROL.test(v) : typeof v === 'number' ? Number.isFinite(v) : typeof v === 'boolean') {
+      out[k] = v as string | number | boolean;
+      n++;
+    } else if (Array.isArray(v) && v.length <= 32 && v.every((x) => typeof x === 'string' && x.length <= CLAIM_LIMITS.maxString && !CONTROL.test(x))) {
+      out[k] = Object.freeze([...(v as string[])]);
+      n++;
+    }
+  }
+  return Object.freeze(out);
 }
 
 function isIdentifier(v: unknown): v is string {

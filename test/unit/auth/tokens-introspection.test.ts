@@ -147,6 +147,8 @@ describe('TokenVerifier with opaque tokens (RFC 7662 introspection)', () => {
       authMethod: 'oauth',
       issuer: 'as',
       scopes: ['mcp:tools'],
+      // `active` is about the token, not the caller: not kept for policy.
+      claims: { sub: 'carol', client_id: 'ide', roles: ['dev'], scope: 'mcp:tools', tenant: 'team-1' },
     });
     assert.equal(r.expiresAt, (nowSec() + 300) * 1000);
     assert.deepEqual(r.audiences, [AUD]);

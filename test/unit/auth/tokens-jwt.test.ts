@@ -150,6 +150,8 @@ describe('TokenVerifier with JWT access tokens', () => {
       authMethod: 'oauth',
       issuer: 'acme',
       scopes: ['mcp:tools', 'mcp:read'],
+      // Scalar claims for policy; iss, aud, exp and iat are about the token and are left out.
+      claims: { sub: 'alice', groups: 'ops', scope: 'mcp:tools  mcp:read', client_id: 'claude-desktop' },
     });
     assert.deepEqual(r.scopes, ['mcp:tools', 'mcp:read']);
     assert.equal(r.expiresAt, (nowSec() + 600) * 1000);

@@ -27,7 +27,17 @@ function claimsError(fn: () => unknown, claim: string): void {
 
 test('mapClaims: defaults read sub, client_id (then azp) and scope', () => {
   const { principal, scopes } = mapClaims({ sub: 'u1', client_id: 'c1', azp: 'ignored', scope: 'a b a' }, cfg());
-  assert.deepEqual(principal, { subject: 'u1', tenant: 'default', roles: [], groups: [], clientId: 'c1', authMethod: 'oauth', issuer: 'kc', scopes: ['a', 'b'] });
+  assert.deepEqual(principal, {
+    subject: 'u1',
+    tenant: 'default',
+    roles: [],
+    groups: [],
+    clientId: 'c1',
+    authMethod: 'oauth',
+    issuer: 'kc',
+    scopes: ['a', 'b'],
+    claims: { sub: 'u1', client_id: 'c1', azp: 'ignored', scope: 'a b a' },
+  });
   assert.deepEqual(scopes, ['a', 'b']);
   assert.equal(mapClaims({ sub: 'u1', azp: 'c2' }, cfg()).principal.clientId, 'c2');
   assert.equal('clientId' in mapClaims({ sub: 'u1' }, cfg()).principal, false);
@@ -186,4 +196,31 @@ test('TokenCache: stays bounded under many distinct tokens', () => {
 test('a pino logger satisfies TokenLogger', () => {
   const l: TokenLogger = silentLogger;
   l.warn({ issuer: 'x' }, 'typed');
+});
+
+test('mapClaims: scalar claims and short string lists are kept for policy, bounded; token-only claims are not', () => {
+  const claims: Record<string, unknown> = {
+    sub: 'u1',
+    dept: 'eng',
+    level: 3,
+    mfa: true,
+    amr: ['pwd', 'otp'],
+    nested: { a: 1 },
+    mixed: ['a', 1],
+    long: 'x'.repeat(10_000),
+    ctl: 'a\u0000b',
+    iss: 'https://kc.test',
+    exp: 1,
+    jti: 'j',
+  };
+  for (let i = 0; i < 50; i++) claims[`extra${i}`] = i;
+  const { principal } = mapClaims(claims, cfg());
+  const c = principal.claims ?? {};
+  assert.equal(c.dept, 'eng');
+  assert.equal(c.level, 3);
+  assert.equal(c.mfa, true);
+  assert.deepEqual(c.amr, ['pwd', 'otp']);
+  for (const k of ['nested', 'mixed', 'long', 'ctl', 'iss', 'exp', 'jti']) assert.equal(k in c, false, k);
+  assert.ok(Object.keys(c).length <= 32, 'at most 32 claims are kept');
+  assert.ok(Object.isFrozen(c));
 });

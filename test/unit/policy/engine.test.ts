@@ -67,6 +67,14 @@ describe('policy engine: principal matching', () => {
     ['client id', { clients: ['cli-1'] }, { clientId: 'cli-1' }, true],
     ['client id absent', { clients: ['cli-1'] }, {}, false],
     ['every given field must match', { tenants: ['acme'], roles: ['ops'] }, { roles: ['dev'] }, false],
+    ['claim equals', { claims: { dept: 'eng' } }, { claims: { dept: 'eng' } }, true],
+    ['claim is one of a list', { claims: { dept: ['ops', 'eng'] } }, { claims: { dept: 'eng' } }, true],
+    ['list claim contains the value', { claims: { teams: 'red' } }, { claims: { teams: ['blue', 'red'] } }, true],
+    ['claim differs', { claims: { dept: 'eng' } }, { claims: { dept: 'sales' } }, false],
+    ['number and boolean claims', { claims: { level: 3, mfa: true } }, { claims: { level: 3, mfa: true } }, true],
+    ['boolean claim differs', { claims: { mfa: true } }, { claims: { mfa: false } }, false],
+    ['claim missing', { claims: { dept: 'eng' } }, { claims: {} }, false],
+    ['no claims at all (API key)', { claims: { dept: 'eng' } }, {}, false],
   ];
   for (const [name, rule, p, allowed] of cases) {
     it(name, () => {
@@ -194,5 +202,14 @@ describe('policy engine: shadow mode', () => {
     assert.equal(d2.effect, 'deny');
     assert.deepEqual(d2.shadow, [{ rule: 's', effect: 'allow' }]);
     assert.equal(only.listsEntry('tool', V, status, principal()), false);
+  });
+});
+
+describe('policy engine: claims in CEL', () => {
+  it('principal.claims is readable in a condition, and empty for a principal without claims', () => {
+    const e = engine([{ id: 'mfa', effect: 'allow', when: 'has(principal.claims.amr) && "mfa" in principal.claims.amr' }]);
+    assert.equal(e.decideEntry('tool', V, status, principal({ claims: { amr: ['pwd', 'mfa'] } }), {}).effect, 'allow');
+    assert.equal(e.decideEntry('tool', V, status, principal({ claims: { amr: ['pwd'] } }), {}).effect, 'deny');
+    assert.equal(e.decideEntry('tool', V, status, principal(), {}).effect, 'deny');
   });
 });
