@@ -9,12 +9,13 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startGateway, repoPath, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, upstreamYaml } from './helpers-wire.js';
 import { modernCall } from './rate-limits-load.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { createApiKey } from '../../src/auth/keys/api-key.js';
 import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
+import { corporaDir } from '../helpers/corpora.js';
 
 interface Rec {
   seq: number;
@@ -142,7 +143,7 @@ describe('audit log at the wire', () => {
   });
 
   it('no secret or PII from the corpora reaches an audit file; the HMACs do (I7)', async () => {
-    const corpora = repoPath('..', 'shared', 'corpora');
+    const corpora = corporaDir();
     const casesPath = join(corpora, 'secrets', 'cases.jsonl');
     const piiPath = join(corpora, 'pii', 'dev.json');
     assert.ok(existsSync(casesPath), `corpus missing: ${casesPath}`);

@@ -19,8 +19,9 @@ import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-ser
 import { MODERN, legacyClient, readReply, upstreamYaml } from './helpers-wire.js';
 import { createApiKey } from '../../src/auth/keys/api-key.js';
 import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
+import { corporaDir } from '../helpers/corpora.js';
 
-const CORPUS = '/work/shared/corpora/secrets';
+const CORPUS = corporaDir('secrets');
 
 /** Matched tokens of the corpus's positive ("ng") cases: real-looking secrets of many providers. */
 function corpusSecrets(max: number): string[] {

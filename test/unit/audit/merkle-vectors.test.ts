@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { ProofError, verifyConsistency, verifyInclusion } from '../../../src/audit/merkle.js';
+import { corporaDir } from '../../helpers/corpora.js';
 
-const ROOT = resolve(import.meta.dirname, '../../../../shared/corpora/merkle/testdata');
+const ROOT = corporaDir('merkle', 'testdata');
 
 function jsonFiles(dir: string): string[] {
   const out: string[] = [];
