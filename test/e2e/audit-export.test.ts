@@ -4,34 +4,17 @@
  * the tenant's log as JSONL, OCSF and CEF with one escaped record per event.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, legacyClient, upstreamYaml } from './helpers-wire.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const entry = join(root, 'src/cli/index.ts');
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = runCli;
 
 // I8: newline, CR, pipe, equals, backslash, U+2028, U+2029, ANSI escapes.
 const EVIL_NAMES = ['evil\nCEF:0|Forged|x|1|y|z|10|', 'p|q=r\\s', '\u001b[31mred\u001b[0m', 'a\u2028b\u2029c', 'cr\rlf'];

@@ -4,12 +4,10 @@
  * SQLite store and key-hash key (security-checklist A2: revoked and expired keys are refused).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it, type TestContext } from 'node:test';
 import { verifyApiKey } from '../../src/auth/keys/api-key.js';
 import { decodeHashKey, HASH_KEY_FILE, loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
@@ -17,34 +15,12 @@ import { authenticateUser } from '../../src/auth/users/users.js';
 import { GatewayError } from '../../src/pipeline/errors.js';
 import { openStore } from '../../src/storage/index.js';
 import type { Store } from '../../src/storage/ports.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const entry = join(root, 'src/cli/index.ts');
 const KEY_RE = /^pcl_([a-z2-7]{12})_[A-Za-z0-9_-]{43}$/;
 
 /** Runs the CLI from source with an argv array, optional stdin, and a bounded time. */
-function cli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: root,
-    env: { ...process.env, PORTCULLIS_PORT: '', ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  // The CLI may exit before reading all of stdin; that is not a test failure.
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(opts.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = runCli;
 
 /** A temp dir holding a config whose data dir is `./data` next to it. */
 function setup(t: TestContext, extra = ''): { config: string; dataDir: string } {
