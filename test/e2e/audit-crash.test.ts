@@ -13,12 +13,12 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { repoPath } from '../helpers/gateway.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { modernCall } from './rate-limits-load.js';
 import { parseVerifierKey } from '../../src/audit/checkpoint.js';
 import { verifyLog } from '../../src/audit/verify.js';
+import { jsonLines } from '../helpers/json-lines.js';
 
 const CLI = repoPath('src/cli/index.ts');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -50,14 +50,7 @@ async function start(config: string): Promise<{ child: ChildProcess; url: string
   });
   spawned.push(child);
   const exit = new Promise((r) => child.once('exit', r));
-  const lines: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
-    } catch {
-      /* not JSON */
-    }
-  });
+  const lines = jsonLines(child.stdout!);
   child.stderr!.resume();
   const listening = await until('gateway.listening', () => lines.find((l) => l.msg === 'gateway.listening'));
   return { child, url: String(listening.url), exit };

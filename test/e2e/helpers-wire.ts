@@ -215,3 +215,14 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** The JSON-RPC message of a one-message reply: the body itself, or the last `data:` line of an SSE stream. */
+export function replyMessage(contentType: string | null, text: string): unknown {
+  if (!contentType?.startsWith('text/event-stream')) return JSON.parse(text);
+  const last = text
+    .split('\n')
+    .filter((l) => l.startsWith('data:') && l.length > 6)
+    .pop();
+  if (last === undefined) throw new Error(`no SSE data line in: ${text.slice(0, 200)}`);
+  return JSON.parse(last.slice(5));
+}

@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { liveChildPids } from '../../src/upstreams/children.js';
 import { repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
+import { jsonLines } from '../helpers/json-lines.js';
 
 // Wire payloads are asserted field by field; a loose type keeps those assertions readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -199,14 +199,7 @@ async function startProcess(yaml: string): Promise<GatewayProcess> {
     env: { ...process.env, PORTCULLIS_PORT: '0', PORTCULLIS_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      /* not a log line */
-    }
-  });
+  const logs = jsonLines(child.stdout!);
   child.stderr!.resume();
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {

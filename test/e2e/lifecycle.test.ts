@@ -10,8 +10,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { repoPath, tsNode } from '../helpers/gateway.js';
+import { jsonLines } from '../helpers/json-lines.js';
 
 const MODERN = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -101,16 +101,7 @@ interface Logs {
 }
 
 function collectLogs(stream: NodeJS.ReadableStream): Logs {
-  const logs: Logs = { lines: [] };
-  createInterface({ input: stream }).on('line', (line) => {
-    try {
-      const v = JSON.parse(line) as Record<string, unknown>;
-      if (typeof v === 'object' && v !== null) logs.lines.push(v);
-    } catch {
-      /* not JSON */
-    }
-  });
-  return logs;
+  return { lines: jsonLines(stream) };
 }
 
 const tmpDirs: string[] = [];

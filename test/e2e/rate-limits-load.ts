@@ -2,7 +2,7 @@
  * Shared by the rate-limit suites: one modern tools/call over fetch, and a paced load driver
  * that offers calls at a fixed rate (bounded in count and in concurrency) and counts answers.
  */
-import { MODERN } from './helpers-wire.js';
+import { MODERN, replyMessage } from './helpers-wire.js';
 
 const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
 
@@ -21,15 +21,7 @@ export async function modernCall(mcpUrl: string, tool: string, args: Record<stri
     signal: AbortSignal.timeout(15_000),
   });
   const text = await res.text();
-  const json = res.headers.get('content-type')?.startsWith('text/event-stream')
-    ? JSON.parse(
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('data:') && l.length > 6)
-          .pop()!
-          .slice(5),
-      )
-    : JSON.parse(text);
+  const json = replyMessage(res.headers.get('content-type'), text);
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: json as CallReply['body'] };
 }
 

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
+import { replyMessage } from './helpers-wire.js';
 
 // Wire payloads are asserted field by field; a loose type keeps those assertions readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -78,15 +79,7 @@ async function rpc(vs: string | undefined, method: string, params: Record<string
   });
   const text = await res.text();
   // A tools/call may stream; the response is the last SSE data line.
-  const body = res.headers.get('content-type')?.startsWith('text/event-stream')
-    ? JSON.parse(
-        text
-          .split('\n')
-          .filter((l) => l.startsWith('data:') && l.length > 6)
-          .pop()!
-          .slice(5),
-      )
-    : JSON.parse(text);
+  const body = replyMessage(res.headers.get('content-type'), text);
   return { status: res.status, body };
 }
 

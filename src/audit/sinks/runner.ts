@@ -7,18 +7,14 @@
 import { readCursor, writeCursor, type SinkCursor } from './cursor.js';
 import { measureLag, readBatch, type SinkBatch, type SinkLag } from './tail.js';
 import type { Sink } from './sink.js';
+import type { CompiledSinkCommon } from './config.js';
 
 /** Runner settings (a compiled sink's numbers). */
-export interface SinkRunnerOptions {
+/** Delivery settings come straight from the compiled sink. */
+export interface SinkRunnerOptions extends Pick<CompiledSinkCommon, 'batch' | 'pollMs' | 'timeoutMs' | 'retry' | 'highWater' | 'onSinkFailure'> {
   logDir: string;
   logId: string;
   sink: Sink;
-  batch: { records: number; bytes: number };
-  pollMs: number;
-  timeoutMs: number;
-  retry: { initialMs: number; maxMs: number };
-  highWater: { bytes: number; ageMs: number };
-  onSinkFailure: 'spool' | 'fail_closed';
   /** Called on each failed attempt (for logs); never given the secret or the payload. */
   onError?: (e: unknown, attempt: number) => void;
   /** Records of the log known durable (fsync-ed); later ones wait. Undefined: every complete line (offline use). */
