@@ -2,7 +2,9 @@
  * Summarises a V8 CPU profile (`node --cpu-prof`, as written by `npm run bench -- --cpu-prof`):
  * self time by function and by file, top N, so the gateway's hot spots can be named.
  *
- *   node --import tsx bench/profile-summary.ts .bench-out/prof/<file>.cpuprofile [N]
+ *   node --import tsx bench/profile-summary.ts .bench-out/prof/<file>.cpuprofile [N] [--skip-ms MS]
+ *
+ * `--skip-ms` leaves out the first MS milliseconds of samples (module loading at start-up).
  */
 import { readFileSync } from 'node:fs';
 
@@ -17,7 +19,10 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const skipAt = args.indexOf('--skip-ms');
+const skipUs = skipAt >= 0 ? Number(args.splice(skipAt, 2)[1]) * 1000 : 0;
+const [file, topArg] = args;
 if (!file) {
   process.stderr.write('usage: profile-summary.ts <file.cpuprofile> [N]\n');
   process.exit(2);
@@ -27,8 +32,11 @@ const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 
 const selfUs = new Map<number, number>();
+let at = 0;
 for (let i = 0; i < prof.samples.length; i++) {
   const id = prof.samples[i]!;
+  at += prof.timeDeltas[i] ?? 0;
+  if (at < skipUs) continue;
   selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
 }
 let total = 0;

@@ -37,7 +37,11 @@ export interface PendingCall {
   /** The downstream progress token this call's token replaced, if any. */
   readonly progressToken: string | number | undefined;
   readonly upstreamProgressToken: string | undefined;
-  /** Aborted when the call ends for any reason; transports tie their HTTP requests to it. */
+  /**
+   * Aborted when the call ends for any reason; transports tie their HTTP requests to it.
+   * Created on first use (a stdio call never needs one); first used after the end, it is
+   * already aborted.
+   */
   readonly done: AbortController;
   sawFirstByte: boolean;
   resolve(o: CallOutcome): void;
@@ -140,13 +144,15 @@ export abstract class RpcPeer implements UpstreamLink {
       outParams = { ...params, _meta: { ...meta, progressToken: upstreamProgressToken } };
     }
     return new Promise<CallOutcome>((resolve) => {
-      const done = new AbortController();
+      let done: AbortController | undefined;
+      let ended = false;
       const finish = (o: CallOutcome): void => {
         if (!this.pending.delete(id)) return;
+        ended = true;
         this.deadlines.delete(id);
         if (upstreamProgressToken) this.byProgressToken.delete(upstreamProgressToken);
         opts?.signal.removeEventListener('abort', onAbort);
-        done.abort(CALL_ENDED);
+        done?.abort(CALL_ENDED);
         resolve(o);
       };
       const cancelUpstream = (reason: string, code: 'ERR_CANCELLED' | 'ERR_UPSTREAM_TIMEOUT'): void => {
@@ -161,7 +167,13 @@ export abstract class RpcPeer implements UpstreamLink {
         opts,
         progressToken,
         upstreamProgressToken,
-        done,
+        get done(): AbortController {
+          if (done === undefined) {
+            done = new AbortController();
+            if (ended) done.abort(CALL_ENDED);
+          }
+          return done;
+        },
         sawFirstByte: false,
         resolve: finish,
       };
