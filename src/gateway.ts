@@ -27,6 +27,8 @@ import { createIdentity, type Identity } from './auth/identity.js';
 import { createLimiter } from './ratelimit/limiter.js';
 import { OverloadMonitor } from './runtime/overload.js';
 import { AuditService } from './audit/service.js';
+import { CaptureService } from './audit/capture/service.js';
+import { captureLimits } from './audit/capture/config.js';
 import { startAuditRemotes, type AuditRemotes } from './audit/remotes.js';
 import { GATEWAY_INFO } from './pipeline/local/server-info.js';
 import { GatewayError } from './pipeline/errors.js';
@@ -103,6 +105,8 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   // Recovery (torn tails, outcome_unknown) runs here, before the gateway listens.
   const audit = new AuditService(holder.current.audit, log);
   audit.open();
+  // Payload capture (debugging, off unless a virtual server enables it): under the audit directory, read at start like it.
+  const capture = new CaptureService(holder.current.audit.dir, log, { limitsOf: (endpoint) => captureLimits(holder.current, endpoint) });
   // Sink lag and backlog come from the remote sinks once they start (at listen).
   let remotes: AuditRemotes | undefined;
   metrics?.registerAuditGauges(auditGaugeSource(audit, () => remotes?.lag() ?? []));
@@ -119,6 +123,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     policy: policyService,
     limiter: createLimiter(log, holder.current.rateLimits),
     audit,
+    capture,
     ...(metrics || tracing ? { observability: { ...(metrics ? { metrics } : {}), ...(tracing ? { tracing } : {}) } } : {}),
   };
 
@@ -228,6 +233,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       await upstreams.stopAll();
       await remotes?.stop();
       await audit.close(); // after in-flight calls: their outcomes are in the final checkpoint's tree
+      await capture.close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'capture.close_failed'));
       await closing.catch(() => undefined);
       await identity.close().catch((e: unknown) => log.warn({ err: e }, 'identity.close_failed'));
       await metricsListener?.close();

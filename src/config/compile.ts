@@ -180,7 +180,9 @@ export interface CompileMeta {
 }
 
 /** Virtual-server names that would collide with the gateway's own routes. */
-const RESERVED_SERVER_NAMES = new Set(['mcp']);
+// `default` is the view name of the front door /mcp (catalog/view.ts DEFAULT_VIEW): a virtual server
+// of that name would share its views, caches and resource URL.
+const RESERVED_SERVER_NAMES = new Set(['mcp', 'default']);
 
 /**
  * Compiles a schema-valid config. Binding `gateway.host` to a non-loopback address without

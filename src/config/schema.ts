@@ -10,6 +10,7 @@ import { UpstreamAuth } from '../auth/upstream/config.js';
 import { PolicyConfig } from '../policy/config.js';
 import { RateLimitsConfig } from '../stages/rate-limit/config.js';
 import { AuditConfig } from '../audit/config.js';
+import { CaptureConfig } from '../audit/capture/config.js';
 import { OverloadConfig, ResilienceConfig } from '../upstreams/resilience/config.js';
 import { ObservabilityConfig } from '../observability/config.js';
 
@@ -130,13 +131,14 @@ const Selector = z
 
 export const VirtualServer = z
   .object({
-    name: Name.describe('Served at /servers/<name>/mcp.'),
+    name: Name.describe('Served at /servers/<name>/mcp. `mcp` and `default` (the view name of /mcp) are reserved.'),
     description: z.string().max(2000).optional().describe('Instructions returned to clients.'),
     include: z.array(Selector).min(1).describe('What this endpoint exposes: the union of the selectors.'),
     rename: z.record(z.string(), z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/)).default({}).describe('Exposed name → new name.'),
     descriptions: z.record(z.string(), z.string().max(4000)).default({}).describe('Exposed name → description override.'),
     eras: z.enum(['both', 'legacy', 'modern']).default('both').describe('Which client eras this endpoint serves.'),
     tenant: TenantId.default('default').describe('The tenant that owns this endpoint; principals of other tenants get 404 from it.'),
+    capture: CaptureConfig.prefault({}),
   })
   .strict();
 

@@ -16,6 +16,7 @@ import type { Decision } from '../policy/decision.js';
 import type { PolicyService } from '../policy/service.js';
 import type { Limiter } from '../ratelimit/limiter.js';
 import type { AuditService } from '../audit/service.js';
+import type { CaptureService } from '../audit/capture/service.js';
 import type { CallObs, Observability } from '../observability/call.js';
 
 /** What the pipeline needs from the running gateway. */
@@ -35,6 +36,8 @@ export interface Runtime {
   readonly limiter: Limiter;
   /** The audit logs (src/audit/service.ts); absent in unit tests that build a bare runtime. */
   readonly audit?: AuditService;
+  /** Redacted payload capture for debugging (src/audit/capture/), off unless a virtual server enables it. */
+  readonly capture?: CaptureService;
   /** Metrics and tracing (src/observability); undefined when both are off. */
   readonly observability?: Observability;
 }

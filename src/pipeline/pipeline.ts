@@ -13,6 +13,7 @@ import { rateLimit } from '../stages/rate-limit/rate-limit.js';
 import { filterIn, filterOut } from '../stages/filter/filter.js';
 import { approve } from '../stages/approve/approve.js';
 import { auditDecision, auditOutcome } from '../stages/audit/audit.js';
+import { capturePayload } from '../audit/capture/hook.js';
 import { finish, mark } from '../observability/call.js';
 
 export async function handleCall(ctx: CallContext): Promise<CallOutcome> {
@@ -46,6 +47,7 @@ export async function handleCall(ctx: CallContext): Promise<CallOutcome> {
     outcome = { error: ge.toRpcError() };
   }
   auditOutcome(ctx, r, outcome); // 9. record the outcome
+  capturePayload(ctx, r, outcome); // redacted payload capture, only where a virtual server enables it (debugging; after the reply)
   finish(ctx, r, outcome); // metrics, spans and the `call` log line
   return outcome;
 }
