@@ -93,7 +93,9 @@ describe('audit write-ahead under kill -9 (I1, I2)', () => {
       const b = (await (await fetch(`${gw.url}/readyz`)).json()) as { upstreams: { health: string }[] };
       return b.upstreams[0]?.health === 'healthy' ? true : undefined;
     });
-    // Bounded load: 8 workers, at most 1,500 calls, killed after a random 300–900 ms.
+    // Bounded load: 8 workers, at most 1,500 calls, killed a random 0–600 ms after the upstream
+    // has seen its first call (waiting for that, not a fixed time: a loaded machine may take
+    // longer than any fixed delay to get the first call through).
     let n = 0;
     let killed = false;
     const worker = async (): Promise<void> => {
@@ -103,7 +105,9 @@ describe('audit write-ahead under kill -9 (I1, I2)', () => {
       }
     };
     const load = Promise.all(Array.from({ length: 8 }, worker));
-    await sleep(300 + Math.floor(Math.random() * 600));
+    const sawCall = (): true | undefined => (mock!.record.messages.some((m) => (m.msg as { method?: string }).method === 'tools/call') ? true : undefined);
+    await until('the upstream saw a call', sawCall);
+    await sleep(Math.floor(Math.random() * 600));
     gw.child.kill('SIGKILL');
     killed = true;
     await gw.exit;
