@@ -55,7 +55,9 @@ svc.open();
 await run(svc, 5_000); // warm-up
 await run(undefined, 5_000);
 const off = await run(undefined, 20_000);
+const before = svc.stats().logs['t-acme'];
 const on = await run(svc, 20_000);
+const after = svc.stats().logs['t-acme'];
 await svc.close();
 rmSync(dir, { recursive: true, force: true });
-console.log(JSON.stringify({ argsBytes: JSON.stringify(args).length, resultBytes: JSON.stringify(result).length, cpuUsPerCallOff: +off.toFixed(2), cpuUsPerCallOn: +on.toFixed(2), addedUsPerCall: +(on - off).toFixed(2) }));
+console.log(JSON.stringify({ argsBytes: JSON.stringify(args).length, resultBytes: JSON.stringify(result).length, cpuUsPerCallOff: +off.toFixed(2), cpuUsPerCallOn: +on.toFixed(2), addedUsPerCall: +(on - off).toFixed(2), syncsPerCall: after && before ? +((after.syncs - before.syncs) / 20_000).toFixed(4) : null, recordsPerSync: after && before ? +((after.records - before.records) / Math.max(1, after.syncs - before.syncs)).toFixed(1) : null }));

@@ -18,7 +18,14 @@ export function canonical(v: unknown): string {
   return sortedJson(v, 0) ? JSON.stringify(v) : serialise(v);
 }
 
-/** True when JSON.stringify(v) is already canonical: sorted keys, only JSON values, well-formed strings. */
+/**
+ * True when JSON.stringify(v) is already canonical: keys enumerate in sorted order (so no
+ * integer-like key out of place), plain objects and arrays of JSON values only, well-formed strings.
+ */
+export function isCanonicalAsIs(v: unknown): boolean {
+  return sortedJson(v, 0);
+}
+
 function sortedJson(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case 'string':

@@ -6,7 +6,7 @@
  * Sizes and indexes are plain JS numbers: all arithmetic is division and modulo, never 32-bit
  * bitwise operators, so it stays exact up to 2^53 (security checklist §3.3).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /** Length of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32;
@@ -30,9 +30,23 @@ export function leafHash(data: Buffer): Buffer {
   return sha256(Buffer.of(0), data);
 }
 
-/** RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
+/** `0x01 ‖ left ‖ right` of the node being hashed (synchronous use only). */
+const NODE = Buffer.alloc(1 + 2 * HASH_SIZE, 1);
+
+/** RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right). One-shot: the writer runs it per record. */
 export function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return sha256(Buffer.of(1), left, right);
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) return sha256(Buffer.of(1), left, right);
+  left.copy(NODE, 1);
+  right.copy(NODE, 1 + HASH_SIZE);
+  return hash('sha256', NODE, 'buffer');
+}
+
+/** Root of a tree from its compact range hashes (largest subtree first; EMPTY_ROOT when none). */
+export function rootOfRange(hashes: readonly Buffer[]): Buffer {
+  if (hashes.length === 0) return Buffer.from(EMPTY_ROOT);
+  let h = hashes[hashes.length - 1] as Buffer;
+  for (let i = hashes.length - 2; i >= 0; i -= 1) h = nodeHash(hashes[i] as Buffer, h);
+  return h;
 }
 
 function checkSize(n: number, what: string): void {
@@ -106,11 +120,15 @@ export class CompactRange {
 
   /** Root hash of the tree so far (EMPTY_ROOT for size 0). */
   root(): Buffer {
-    const hs = this.#hashes;
-    if (hs.length === 0) return Buffer.from(EMPTY_ROOT);
-    let h = hs[hs.length - 1] as Buffer;
-    for (let i = hs.length - 2; i >= 0; i -= 1) h = nodeHash(hs[i] as Buffer, h);
-    return h;
+    return rootOfRange(this.#hashes);
+  }
+
+  /**
+   * The subtree roots as they are now (a copy of the list; the hashes themselves are never
+   * mutated): `rootOfRange` of it is `root()` at this size, computed only when needed.
+   */
+  frontier(): readonly Buffer[] {
+    return this.#hashes.slice();
   }
 
   /** A copy that can be appended to independently. */

@@ -13,10 +13,17 @@ export interface AuditIo {
   write(fd: number, buf: Buffer, position: number): Promise<void>;
   fdatasync(fd: number): Promise<void>;
   ftruncate(fd: number, len: number): Promise<void>;
+  /**
+   * True: segments are opened with O_DSYNC, so `write` completes only once its data is durable
+   * (synchronized I/O data integrity, what write + fdatasync gives) and the writer issues no
+   * separate `fdatasync`: one thread-pool round trip per batch instead of two.
+   */
+  readonly dsync?: boolean;
 }
 
-/** Node's own file system. */
+/** Node's own file system (O_DSYNC segments). */
 export const nodeIo: AuditIo = {
+  dsync: true,
   write(fd, buf, position) {
     return new Promise((resolve, reject) => {
       let off = 0;
@@ -86,9 +93,12 @@ export function ensureLogDir(dir: string): void {
   mkdirSync(checkpointsDir(dir), { recursive: true, mode: 0o700 });
 }
 
-/** Opens (creating) a segment for writes at explicit positions (no O_APPEND: Linux pwrite ignores the offset with it). */
-export function openSegment(path: string): number {
-  return openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+/**
+ * Opens (creating) a segment for writes at explicit positions (no O_APPEND: Linux pwrite ignores
+ * the offset with it); `dsync`: with O_DSYNC, each write is durable when it returns.
+ */
+export function openSegment(path: string, dsync = false): number {
+  return openSync(path, constants.O_RDWR | constants.O_CREAT | (dsync ? constants.O_DSYNC : 0), 0o600);
 }
 
 /** Writes a file durably: temp file, fsync, rename, fsync of the directory. */

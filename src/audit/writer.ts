@@ -1,23 +1,26 @@
 /**
  * One log's writer: assigns `seq` and `prev`, canonicalises each record, keeps the Merkle
- * compact range, and appends with GROUP COMMIT: records queue for at most `groupCommit` ms (or
- * `groupCommitRecords`), then the batch is written once and fdatasync-ed once, and every waiter
+ * compact range, and appends with GROUP COMMIT: records queue while a batch is being written (or
+ * for at most `groupCommit` ms when nobody waits for them, or up to `groupCommitRecords`), then
+ * the batch is written once, durably (an O_DSYNC write, or write + fdatasync), and every waiter
  * is released. Sequencing is synchronous (the order of `append` calls is the order on disk);
- * only durability is asynchronous.
+ * only durability is asynchronous. Each record is encoded once, into the batch's buffer, and
+ * its leaf hash is taken from those bytes.
  *
  * A failed write keeps the batch queued at the same file offset and retries it with the next
  * batch (positional writes make the retry idempotent), so the log heals by itself once the disk
  * does; meanwhile `failure` is set and side-effecting calls are refused.
  */
 import { closeSync, ftruncateSync } from 'node:fs';
+import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import type { CompiledAudit } from './config.js';
 import type { Logger } from '../observability/logger.js';
-import { canonical } from './canonical.js';
+import { canonical, isCanonicalAsIs } from './canonical.js';
 import { signCheckpoint, verifierKey } from './checkpoint.js';
 import { loadOrCreateHmacKey, loadOrCreateSigner, rotateSigner, type Signer } from './keys.js';
-import { CompactRange, consistencyProof } from './merkle.js';
-import { leafOf, recoverLog, type RecoveredLog } from './recovery.js';
+import { CompactRange, consistencyProof, rootOfRange } from './merkle.js';
+import { recoverLog, type RecoveredLog } from './recovery.js';
 import type { EventType, Fields } from './records.js';
 import { checkpointName, checkpointsDir, ensureLogDir, logDir, openSegment, segmentName, syncDir, writeFileDurable, type AuditIo } from './segment.js';
 import type { Witness } from './witness.js';
@@ -51,25 +54,64 @@ export interface LogStats {
   alarm: string | undefined;
 }
 
-interface Waiter {
-  resolve(seq: number): void;
+/** The durable appends of one batch share one promise: settled once, when the batch's sync ends. */
+interface Batch {
+  promise: Promise<void>;
+  resolve(): void;
   reject(e: Error): void;
-  seq: number;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** The durable tree: its size and compact range; the root is computed only for a checkpoint. */
+interface Head {
+  size: number;
+  frontier: readonly Buffer[];
+  root?: Buffer;
+}
+
+function rootOf(head: Head): Buffer {
+  head.root ??= rootOfRange(head.frontier);
+  return head.root;
 }
 
 const ENVELOPE = ['log', 'prev', 'seq', 'ts', 'type', 'v'] as const;
+const ENVELOPE_KEYS: ReadonlySet<string> = new Set(ENVELOPE);
 
 let tsMs = 0;
 let tsText = '';
-/** The ISO timestamp of now, formatted once per millisecond (two records per call share it). */
+let tsSecond = Number.NaN;
+let tsPrefix = '';
+/**
+ * The ISO timestamp of now: `Date.toISOString` once per second for the part up to the seconds'
+ * dot, the milliseconds appended (two records per call share one text).
+ */
 function isoNow(): string {
   const ms = Date.now();
   if (ms !== tsMs) {
     tsMs = ms;
-    tsText = new Date(ms).toISOString();
+    const sec = Math.floor(ms / 1000);
+    if (sec !== tsSecond) {
+      tsSecond = sec;
+      tsPrefix = new Date(sec * 1000).toISOString().slice(0, -4); // "….SS." without "000Z"
+    }
+    const frac = ms - sec * 1000;
+    tsText = `${tsPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
   }
   return tsText;
 }
+
+/** Initial size of a batch's staging buffer (it grows by doubling). */
+const STAGE_BYTES = 64 * 1024;
+
 type Envelope = { log: string; prev: string; seq: number; ts: string; type: string; v: 1 };
 
 /**
@@ -79,6 +121,27 @@ type Envelope = { log: string; prev: string; seq: number; ts: string; type: stri
  * JSON.stringify fast path.
  */
 export function recordLine(env: Envelope, fields: Fields): string {
+  // Fast path: fields already canonical as they are (the builders' records): one object with
+  // the envelope merged in key order, serialised by one native JSON.stringify, which emits keys
+  // in insertion order (none is integer-like: isCanonicalAsIs checked the enumeration order).
+  if (isCanonicalAsIs(fields)) {
+    const o: Record<string, unknown> = {};
+    let j = 0;
+    for (const k in fields) {
+      let e = ENVELOPE[j];
+      while (e !== undefined && e <= k) {
+        o[e] = env[e];
+        j += 1;
+        e = ENVELOPE[j];
+      }
+      if (!ENVELOPE_KEYS.has(k)) o[k] = fields[k];
+    }
+    for (; j < ENVELOPE.length; j += 1) {
+      const e = ENVELOPE[j] as (typeof ENVELOPE)[number];
+      o[e] = env[e];
+    }
+    return JSON.stringify(o);
+  }
   let keys = Object.keys(fields);
   for (let i = 1; i < keys.length; i += 1) {
     if (!((keys[i - 1] as string) < (keys[i] as string))) {
@@ -127,17 +190,29 @@ export class LogWriter {
   private segFirst = 0;
   private segBytes = 0;
   private segOpenedAt = Date.now();
-  private queue: string[] = [];
-  private waiters: Waiter[] = [];
+  /**
+   * The batch being gathered, encoded once: `slot ‖ line ‖ slot ‖ line …` where each record's
+   * slot holds 0x00 while its leaf hash SHA-256(0x00 ‖ line) is taken, then the previous line's
+   * '\n' (the first slot is not written). `stageLen` bytes are used.
+   */
+  private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private stageLen = 0;
+  /** Bytes of a failed batch, written again ahead of the stage by the next flush. */
+  private retry: Buffer | undefined;
+  /** Records sequenced but not yet durably written (the stage and `retry`). */
+  private queued = 0;
+  /** The shared promise of the durable appends queued, if any. */
+  private batch: Batch | undefined;
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private readonly cpTimer: NodeJS.Timeout;
-  private durable: { size: number; root: Buffer } = { size: 0, root: Buffer.alloc(0) };
+  private durable: Head;
   private lastCp: { size: number; root: Buffer; at: number } | undefined;
   private cpRecordSeq = -1;
   private cpBusy = false;
-  private lastSyncAt = 0;
+  /** Wall time spent in write + fdatasync, summed (logged at close). */
+  private syncMs = 0;
   private closed = false;
   private gap: { count: number; since: string } | undefined;
   private idle: (() => void)[] = [];
@@ -156,10 +231,10 @@ export class LogWriter {
     this.prev = rec.prev;
     this.range = rec.range;
     this.leaves = rec.leaves;
-    this.durable = { size: rec.size, root: rec.range.root() };
+    this.durable = { size: rec.size, frontier: rec.range.frontier() };
     if (rec.checkpoint) this.lastCp = { ...rec.checkpoint, at: Date.now() };
     if (rec.last) {
-      this.fd = openSegment(rec.last.path);
+      this.fd = openSegment(rec.last.path, deps.io.dsync === true);
       this.segFirst = rec.last.firstSeq;
       this.segBytes = rec.last.bytes;
     }
@@ -224,7 +299,7 @@ export class LogWriter {
   append(type: EventType, fields: Fields, durable: false): number;
   append(type: EventType, fields: Fields, durable: boolean): number | Promise<number>;
   append(type: EventType, fields: Fields, durable: boolean): number | Promise<number> {
-    if (this.stats.alarm !== undefined || this.closed || this.queue.length >= MAX_QUEUE) {
+    if (this.stats.alarm !== undefined || this.closed || this.queued >= MAX_QUEUE) {
       this.stats.dropped += 1;
       this.gap ??= { count: 0, since: new Date().toISOString() };
       this.gap.count += 1;
@@ -237,10 +312,23 @@ export class LogWriter {
       this.schedule();
       return seq;
     }
-    return new Promise<number>((resolve, reject) => {
-      this.waiters.push({ resolve, reject, seq });
-      this.schedule();
-    });
+    const batch = (this.batch ??= newBatch());
+    this.schedule();
+    return batch.promise.then(() => seq);
+  }
+
+  /**
+   * A durable append for the hot path: resolves (with nothing) once the record is synced,
+   * rejects when it cannot be. Every durable record of one batch shares this promise, so a
+   * call costs no Promise of its own.
+   */
+  appendDurable(type: EventType, fields: Fields): Promise<void> {
+    if (this.stats.alarm !== undefined || this.closed || this.queued >= MAX_QUEUE) return this.append(type, fields, true).then(() => undefined);
+    if (this.gap && this.stats.failure === undefined) this.writeGap();
+    this.sequence(type, fields);
+    const batch = (this.batch ??= newBatch());
+    this.schedule();
+    return batch.promise;
   }
 
   private writeGap(): void {
@@ -253,12 +341,26 @@ export class LogWriter {
   private sequence(type: EventType, fields: Fields): number {
     const seq = this.size;
     const line = recordLine({ log: this.origin, prev: this.prev, seq, ts: isoNow(), type, v: 1 }, fields);
-    const leaf = leafOf(line);
+    // Slot + line (UTF-16 → UTF-8 is at most 3 bytes per code unit) + the batch's final '\n'.
+    const p = this.stageLen;
+    const need = p + line.length * 3 + 2;
+    if (this.stage.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.stage.length * 2));
+      this.stage.copy(grown, 0, 0, p);
+      this.stage = grown;
+    }
+    const st = this.stage;
+    st[p] = 0;
+    const n = st.write(line, p + 1, 'utf8');
+    // Leaf hash SHA-256(0x00 ‖ line), as recovery.ts leafOf computes it from the file.
+    const leaf = hash('sha256', st.subarray(p, p + 1 + n), 'buffer');
+    if (p > 0) st[p] = 0x0a;
+    this.stageLen = p + 1 + n;
+    this.queued += 1;
     this.range.append(leaf);
     this.leaves?.push(leaf);
     this.prev = leaf.toString('hex');
     this.size = seq + 1;
-    this.queue.push(`${line}\n`);
     this.stats.records = this.size;
     return seq;
   }
@@ -266,21 +368,16 @@ export class LogWriter {
   /**
    * When the next batch is written. A flush in flight reschedules on completion (records that
    * arrive during a sync form the next batch: that is where batching comes from under load).
-   * Otherwise a batch with a waiter goes at the end of this turn of the event loop, so an idle
-   * gateway adds one sync, not a timer, to a call; a batch nobody waits for (reads, outcomes)
+   * Otherwise a batch with a waiter goes at the end of this turn of the event loop: a call waits
+   * for one sync (at most the one in flight, then its own), never for a timer. (A 1 ms wait under
+   * load was measured in the bench to add latency without making batches larger: they already
+   * hold what arrived during the previous sync.) A batch nobody waits for (reads, outcomes)
    * waits up to `groupCommit` to share a sync.
    */
   private schedule(): void {
     if (this.flushing || this.immediate) return;
     const { groupCommitMs, groupCommitRecords } = this.deps.cfg;
-    // Under load (a sync ended within the window) waiters also wait, up to 1 ms, so that one
-    // fdatasync — tens of µs of kernel CPU — is shared by more calls.
-    const busy = groupCommitMs > 0 && performance.now() - this.lastSyncAt < groupCommitMs;
-    if (busy && this.queue.length < groupCommitRecords) {
-      this.timer ??= setTimeout(() => this.flush(), Math.min(1, groupCommitMs));
-      return;
-    }
-    if (groupCommitMs === 0 || this.waiters.length > 0 || this.queue.length >= groupCommitRecords) {
+    if (groupCommitMs === 0 || this.batch !== undefined || this.queued >= groupCommitRecords) {
       if (this.timer) {
         clearTimeout(this.timer);
         this.timer = undefined;
@@ -289,34 +386,44 @@ export class LogWriter {
     } else this.timer ??= setTimeout(() => this.flush(), groupCommitMs);
   }
 
-  /** Writes and syncs everything queued: one write, one fdatasync. */
+  /** Writes everything queued durably: one O_DSYNC write (or one write and one fdatasync). */
   private flush(): void {
     this.timer = undefined;
     this.immediate = undefined;
     if (this.flushing) return;
-    if (this.queue.length === 0) return this.settleIdle();
+    if (this.queued === 0) return this.settleIdle();
     this.flushing = true;
-    const lines = this.queue;
-    const waiters = this.waiters;
-    this.queue = [];
-    this.waiters = [];
-    const firstSeq = this.size - lines.length;
-    const head = { size: this.size, root: this.range.root() };
-    const buf = Buffer.from(lines.join(''));
+    const count = this.queued;
+    const batch = this.batch;
+    let buf: Buffer = this.retry ?? Buffer.alloc(0);
+    if (this.stageLen > 0) {
+      this.stage[this.stageLen] = 0x0a;
+      const body = this.stage.subarray(1, this.stageLen + 1);
+      buf = this.retry ? Buffer.concat([this.retry, body]) : body;
+      // The staged bytes now belong to this write; the next records go to a fresh buffer.
+      this.stage = Buffer.allocUnsafe(STAGE_BYTES);
+      this.stageLen = 0;
+    }
+    this.retry = undefined;
+    this.queued = 0;
+    this.batch = undefined;
+    const firstSeq = this.size - count;
+    const head: Head = { size: this.size, frontier: this.range.frontier() };
+    const startedAt = performance.now();
     void this.writeBatch(buf, firstSeq).then(
       () => {
+        this.syncMs += performance.now() - startedAt;
         this.segBytes += buf.length;
         this.durable = head;
         this.stats.durable = head.size;
         this.stats.bytes += buf.length;
         this.stats.batches += 1;
         this.stats.syncs += 1;
-        this.lastSyncAt = performance.now();
         if (this.stats.failure !== undefined) {
           this.deps.log.warn({ log: this.logId }, 'audit.write_recovered');
           this.stats.failure = undefined;
         }
-        for (const w of waiters) w.resolve(w.seq);
+        batch?.resolve();
         this.flushing = false;
         try {
           this.deps.onDurable(this.logId, head.size - 1);
@@ -324,7 +431,7 @@ export class LogWriter {
           this.deps.log.error({ err: e }, 'audit.on_durable_failed');
         }
         if (this.lastCp === undefined ? head.size >= this.deps.cfg.checkpointRecords : head.size - this.lastCp.size >= this.deps.cfg.checkpointRecords) this.checkpoint();
-        if (this.queue.length > 0) this.schedule();
+        if (this.queued > 0) this.schedule();
         else this.settleIdle();
       },
       (e: unknown) => {
@@ -333,14 +440,15 @@ export class LogWriter {
         if (this.stats.failure === undefined) this.deps.log.error({ log: this.logId, err: err.message, code: err.code }, 'audit.write_failed');
         this.stats.failure = reason;
         // Keep the records, in order, ahead of anything queued since: the next batch retries them.
-        this.queue = [...lines, ...this.queue];
-        for (const w of waiters) w.reject(new Error(reason));
+        this.retry = buf;
+        this.queued += count;
+        batch?.reject(new Error(reason));
         // Cut a torn write back before the next attempt (never concurrently with it: a late
         // truncate would remove the retried bytes).
         const done = (): void => {
           this.flushing = false;
           // Durable appends that arrived meanwhile are the next attempt; records alone wait for the tick.
-          if (this.waiters.length > 0) this.schedule();
+          if (this.batch !== undefined) this.schedule();
           // drain() callers learn of the failure from `stats.failure`; they must not hang on a dead disk.
           this.releaseIdle();
         };
@@ -360,18 +468,19 @@ export class LogWriter {
     }
     if (this.fd === undefined) {
       ensureLogDir(this.dir);
-      this.fd = openSegment(join(this.dir, segmentName(firstSeq)));
+      this.fd = openSegment(join(this.dir, segmentName(firstSeq)), this.deps.io.dsync === true);
       syncDir(this.dir);
       this.segFirst = firstSeq;
       this.segBytes = 0;
       this.segOpenedAt = Date.now();
     }
     await this.deps.io.write(this.fd, buf, this.segBytes);
-    await this.deps.io.fdatasync(this.fd);
+    // An O_DSYNC segment's write is already durable; otherwise one fdatasync per batch.
+    if (this.deps.io.dsync !== true) await this.deps.io.fdatasync(this.fd);
   }
 
   private settleIdle(): void {
-    if (this.flushing || this.queue.length > 0) return;
+    if (this.flushing || this.queued > 0) return;
     this.releaseIdle();
   }
 
@@ -383,7 +492,7 @@ export class LogWriter {
 
   /** Resolves once everything queued so far has been written (or has failed). */
   drain(): Promise<void> {
-    if (!this.flushing && this.queue.length === 0) return Promise.resolve();
+    if (!this.flushing && this.queued === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.idle.push(resolve);
       if (!this.flushing && !this.timer && !this.immediate) this.flush();
@@ -392,7 +501,7 @@ export class LogWriter {
 
   private tick(): void {
     // The interval also retries a failed batch when no new record arrives to carry it.
-    if (this.queue.length > 0 && !this.flushing && !this.timer && !this.immediate) this.flush();
+    if (this.queued > 0 && !this.flushing && !this.timer && !this.immediate) this.flush();
     this.checkpoint();
   }
 
@@ -410,15 +519,16 @@ export class LogWriter {
     if (last && (head.size <= last.size || (head.size === last.size + 1 && this.cpRecordSeq === last.size))) return;
     this.cpBusy = true;
     try {
-      const text = signCheckpoint({ origin: this.origin, size: head.size, root: head.root }, this.signers);
+      const root = rootOf(head);
+      const text = signCheckpoint({ origin: this.origin, size: head.size, root }, this.signers);
       writeFileDurable(checkpointsDir(this.dir), checkpointName(head.size), text);
-      this.lastCp = { size: head.size, root: head.root, at: Date.now() };
+      this.lastCp = { size: head.size, root, at: Date.now() };
       this.stats.checkpoints += 1;
       this.stats.lastCheckpointSize = head.size;
       this.stats.lastCheckpointAt = this.lastCp.at;
       if (this.signers.length > 1) this.signers = this.signers.slice(-1);
-      this.publish(text, head);
-      if (!this.closed) this.cpRecordSeq = this.append('audit.checkpoint', { size: head.size, root: head.root.toString('base64') }, false);
+      this.publish(text, { size: head.size, root });
+      if (!this.closed) this.cpRecordSeq = this.append('audit.checkpoint', { size: head.size, root: root.toString('base64') }, false);
     } catch (e) {
       this.deps.log.error({ log: this.logId, err: (e as Error).message }, 'audit.checkpoint_failed');
     } finally {
@@ -461,6 +571,8 @@ export class LogWriter {
     this.checkpoint();
     await this.drain();
     this.closed = true;
+    const st = this.stats;
+    this.deps.log.info({ log: this.logId, records: st.records, batches: st.batches, syncs: st.syncs, syncWallMsAvg: st.syncs > 0 ? Math.round((this.syncMs / st.syncs) * 1000) / 1000 : 0, bytes: st.bytes, checkpoints: st.checkpoints }, 'audit.log_closed');
     clearInterval(this.cpTimer);
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);

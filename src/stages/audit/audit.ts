@@ -29,13 +29,12 @@ for (const [k, v] of Object.entries(ERRORS)) if (v.rpc < -31000 && v.rpc > -3200
 function actorOf(ctx: CallContext): Record<string, unknown> {
   const p = ctx.principal;
   // Keys in JCS order: the writer's canonical() then takes its fast path.
-  return {
-    authn: p.authMethod,
-    ...(p.clientId !== undefined ? { client_id: bound(p.clientId) } : {}),
-    ...(p.issuer !== undefined ? { issuer: bound(p.issuer) } : {}),
-    sub: bound(p.subject),
-    tenant: bound(p.tenant),
-  };
+  const a: Record<string, unknown> = { authn: p.authMethod };
+  if (p.clientId !== undefined) a.client_id = bound(p.clientId);
+  if (p.issuer !== undefined) a.issuer = bound(p.issuer);
+  a.sub = bound(p.subject);
+  a.tenant = bound(p.tenant);
+  return a;
 }
 
 function kindOf(method: string): string {
@@ -125,13 +124,12 @@ export function auditDecision(ctx: CallContext, r: Route): void | Promise<void> 
     w.append('tool.call.decision', fields, false);
     return;
   }
-  return w.append('tool.call.decision', fields, true).then(
-    () => undefined,
-    (e: unknown) => {
-      ctx.log.warn({ call: ctx.id, err: (e as Error).message }, 'audit.refused_call');
-      throw new GatewayError('ERR_AUDIT_UNAVAILABLE', undefined, { data: { retryAfterMs } });
-    },
-  );
+  // The batch's shared promise: one rejection handler per call, no Promise of the call's own
+  // unless the write fails.
+  return w.appendDurable('tool.call.decision', fields).catch((e: unknown) => {
+    ctx.log.warn({ call: ctx.id, err: (e as Error).message }, 'audit.refused_call');
+    throw new GatewayError('ERR_AUDIT_UNAVAILABLE', undefined, { data: { retryAfterMs } });
+  });
 }
 
 function outcomeType(code: string | undefined): EventType {
@@ -164,7 +162,8 @@ export function auditOutcome(ctx: CallContext, r: Route | undefined, outcome: Ca
     }
   }
   const ms = Math.round(Number(process.hrtime.bigint() - ctx.startedAt) / 1000) / 1000;
-  const target = { kind: kindOf(method), ...(r?.kind === 'upstream' ? { upstream: bound(r.upstream, 64) } : {}) };
+  const target: Record<string, unknown> = { kind: kindOf(method) };
+  if (r?.kind === 'upstream') target.upstream = bound(r.upstream, 64);
   if (err) {
     w.append(outcomeType(code), { call: ctx.id, target, error: { code: err.code, ...(code !== undefined ? { portcullis: code } : {}) }, ms }, false);
     return;
@@ -179,7 +178,9 @@ export function auditOutcome(ctx: CallContext, r: Route | undefined, outcome: Ca
     w.append('tool.call.error', { call: ctx.id, target, error: { code: ERRORS.ERR_UPSTREAM_PROTOCOL.rpc, portcullis: 'ERR_UPSTREAM_PROTOCOL' }, ms }, false);
     return;
   }
-  w.append('tool.call.result', { call: ctx.id, target, result: { bytes: d.bytes, hmac_sha256: d.hmac_sha256, is_error: result.isError === true, ...(d.keys ? { keys: d.keys } : {}) }, ms }, false);
+  const rec: Record<string, unknown> = { bytes: d.bytes, hmac_sha256: d.hmac_sha256, is_error: result.isError === true };
+  if (d.keys) rec.keys = d.keys;
+  w.append('tool.call.result', { call: ctx.id, ms, result: rec, target }, false);
 }
 
 function listRecord(ctx: CallContext, result: Record<string, unknown>): void {
