@@ -86,6 +86,13 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
   }
   const ac = new AbortController();
   session.inFlight.set(msg.id, ac);
+  const id = msg.id;
+  let replied = false;
+  const respond = (o: CallOutcome): void => {
+    if (replied) return;
+    replied = true;
+    stream.sendText(relayable('error' in o ? failure(id, o.error) : success(id, o.result)));
+  };
   const ctx: CallContext = {
     id: core.nextCallId(),
     startedAt: process.hrtime.bigint(),
@@ -95,6 +102,7 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     client: { era: 'legacy', protocolVersion: session.protocolVersion, capabilities: session.clientCapabilities, logLevel: session.logLevel ?? 'debug' },
     sessionId: session.id,
     sink: new SseSessionSink(session, stream),
+    respond,
     signal: ac.signal,
     log: core.log,
     traceparent: undefined,
@@ -104,10 +112,9 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     // The caller of this request (the same subject as the session's creator, with this token's scopes).
     principal,
   };
-  const id = msg.id;
   void core.track(
     handleCall(ctx)
-      .then((o) => stream.sendText(relayable('error' in o ? failure(id, o.error) : success(id, o.result))))
+      .then(respond)
       .finally(() => session.inFlight.delete(id)),
   );
 }

@@ -144,13 +144,14 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
     onClientGone: () => undefined,
     streamNow: FORWARDED.has(msg.method),
   });
+  // A refused call answered as plain JSON gets 429/503 + Retry-After; a streamed reply stays 200.
+  const respond = (o: CallOutcome): void => reply.finish(toResponse(msg, o), limitStatus(o));
   // The caller of this request: the session's subject, with the scopes of the token it sent now.
-  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, session.id, req);
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, session.id, req, respond);
   const ctxWithLevel: CallContext = { ...ctx, setLogLevel: (l) => (session.logLevel = l), subscriptions: session.subscriptions };
   void core.track(
     handleCall(ctxWithLevel).then(
-      // A refused call answered as plain JSON gets 429/503 + Retry-After; a streamed reply stays 200.
-      (o) => reply.finish(toResponse(msg, o), limitStatus(o)),
+      respond,
       (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
     ).finally(() => session.inFlight.delete(msg.id)),
   );
@@ -194,10 +195,11 @@ function modernMessage(
     headers: {},
     onClientGone: () => ac.abort(),
   });
-  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, undefined, req);
+  const respond = (o: CallOutcome): void => reply.finish(toResponse(msg, o), modernStatus(o));
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, undefined, req, respond);
   void core.track(
     handleCall(ctx).then(
-      (o) => reply.finish(toResponse(msg, o), modernStatus(o)),
+      respond,
       (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
     ),
   );
@@ -232,6 +234,7 @@ function makeContext(
   signal: AbortSignal,
   sessionId: string | undefined,
   req: IncomingMessage,
+  respond: (o: CallOutcome) => void,
 ): CallContext {
   const traceparent = header(req, 'traceparent');
   const id = core.nextCallId();
@@ -244,6 +247,7 @@ function makeContext(
     client,
     sessionId,
     sink: reply,
+    respond,
     signal,
     log: core.log,
     traceparent: traceparent && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,

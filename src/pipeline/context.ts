@@ -4,7 +4,7 @@
  * reload never changes a call half-way.
  */
 import type { Era } from '../mcp/eras.js';
-import type { JsonRpcRequest } from '../mcp/jsonrpc.js';
+import type { CallOutcome, JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
 import type { CallSink } from '../upstreams/types.js';
 import type { Snapshot } from '../config/compile.js';
@@ -84,6 +84,12 @@ export interface CallContext {
   readonly sessionId: string | undefined;
   /** The downstream stream related messages go back on. */
   readonly sink: CallSink;
+  /**
+   * Writes the reply to the client. handleCall calls it as soon as the outcome is final, before
+   * the outcome is recorded, so recording is not on the client's clock; the front door answers
+   * from handleCall's result only when this is absent (a second reply is ignored).
+   */
+  readonly respond?: (outcome: CallOutcome) => void;
   /** Aborted on cancellation or (modern) client disconnect. */
   readonly signal: AbortSignal;
   readonly log: Logger;

@@ -46,6 +46,7 @@ export async function handleCall(ctx: CallContext): Promise<CallOutcome> {
     if (ge.code === 'ERR_INTERNAL') ctx.log.error({ call: ctx.id, err: e }, 'call.internal_error');
     outcome = { error: ge.toRpcError() };
   }
+  ctx.respond?.(outcome); // the reply leaves now: what follows is bookkeeping, off the client's clock
   auditOutcome(ctx, r, outcome); // 9. record the outcome
   capturePayload(ctx, r, outcome); // redacted payload capture, only where a virtual server enables it (debugging; after the reply)
   finish(ctx, r, outcome); // metrics, spans and the `call` log line
