@@ -22,6 +22,8 @@ export interface WorkloadResult {
   /** Gateway process RSS right after this workload (gateway A workloads). */
   gatewayRssAfterMB?: number;
   note?: string;
+  /** Warm stdio only: a minimal Node HTTP-to-stdio relay (bench/floor-relay.ts) on the same upstream. */
+  floor?: { p50Ms: number; addedP50Ms: number; meanMs: number; cpuUsPerCall: number };
 }
 
 export interface Report {
@@ -83,6 +85,7 @@ export function printReport(r: Report): void {
     const extra: string[] = [];
     if (w.direct.maxBacklog || w.gateway.maxBacklog) extra.push(`max backlog direct ${w.direct.maxBacklog}, gateway ${w.gateway.maxBacklog}`);
     if (w.name.startsWith('warm stdio')) extra.push(`mean per call direct ${f(w.direct.meanMs, 3)} ms, gateway ${f(w.gateway.meanMs, 3)} ms (added ${f(w.addedMeanMs, 3)} ms)`);
+    if (w.floor) extra.push(`floor (a minimal Node HTTP-to-stdio relay): added p50 ${f(w.floor.addedP50Ms, 3)} ms, ${f(w.floor.cpuUsPerCall, 1)} µs CPU per call`);
     if ((w.name.startsWith('governance') || w.name.startsWith('audit')) && w.note) extra.push(w.note);
     if (w.direct.errors || w.gateway.errors) extra.push(`ERRORS direct ${w.direct.errors}, gateway ${w.gateway.errors}: ${w.gateway.firstError ?? w.direct.firstError}`);
     if (extra.length) out.push(`  ${w.name}: ${extra.join('; ')}`);

@@ -59,6 +59,8 @@ const AUDIT_ROW = 'audit on: tools/call 1 KB (write-ahead decision records, grou
 /** Gateway CPU per call that the audit log adds, and throughput on/off, from the `audit` workload. */
 let auditAddedUs: number | undefined;
 let auditThroughput: number | undefined;
+/** Gateway N's tenant-log writer counters over its whole run (records, fdatasyncs). */
+let auditSyncs: string | undefined;
 
 /** The governance workload's config: what a production policy looks like, none of it refusing the bench's calls. */
 const GOVERNANCE = {
@@ -365,7 +367,17 @@ async function main(): Promise<number> {
     if (want('audit')) {
       // Gateway N: gateway A's config with the audit log on (the shipped default): decision
       // records are fsync'd (group commit) before each call is forwarded. Gateway A: off.
-      const gwN = await startGateway('N', tmp, ups.map((u, i) => ({ name: `u${i + 1}`, kind: 'streamable-http', url: u.url })), [], benchAuth?.config, { audit: { enabled: true } });
+      const gwN = await startGateway('N', tmp, ups.map((u, i) => ({ name: `u${i + 1}`, kind: 'streamable-http', url: u.url })), cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [], benchAuth?.config, { audit: { enabled: true } });
+      // The tenant log's writer counters, logged when gateway N closes it: fdatasyncs per call.
+      const closedLines: string[] = [];
+      let outTail = '';
+      gwN.proc.child.stdout.on('data', (s: string) => {
+        outTail += s;
+        const lines = outTail.split('\n');
+        outTail = lines.pop() ?? '';
+        for (const l of lines) if (l.includes('"audit.log_closed"')) closedLines.push(l);
+      });
+      const stdoutClosed = new Promise<void>((r) => gwN.proc.child.once('close', () => r()));
       try {
         process.stderr.write(`audit: tools/call 1 KB (closed loop, ${CONCURRENCY} sessions) ...\n`);
         const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', 1024), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
@@ -389,7 +401,17 @@ async function main(): Promise<number> {
           ),
         );
       } finally {
-        await gwN.proc.stop();
+        await gwN.proc.stop(cpuProf ? 15_000 : 3000);
+        await Promise.race([stdoutClosed, sleep(5000)]);
+        for (const l of closedLines) {
+          const j = JSON.parse(l) as { log?: string; records?: number; syncs?: number; batches?: number; syncWallMsAvg?: number };
+          if (!String(j.log).startsWith('t-') || !j.records || !j.syncs) continue;
+          // Two records per call (decision + outcome), plus a few checkpoint records.
+          process.stderr.write(`audit: gateway N log ${j.log}: ${j.records} records, ${j.syncs} fdatasyncs, ${(j.records / j.syncs).toFixed(1)} records per sync, ~${((2 * j.syncs) / j.records).toFixed(3)} syncs per call, write+fdatasync ${j.syncWallMsAvg ?? '?'} ms wall on average\n`);
+          auditSyncs = `gateway N tenant log: ${j.records} records, ${j.syncs} fdatasyncs (~${((2 * j.syncs) / j.records).toFixed(3)} per call)`;
+        }
+        const w = workloads.find((x) => x.name === AUDIT_ROW);
+        if (w && auditSyncs) w.note = `${w.note ?? ''}; ${auditSyncs}`;
       }
     }
 
@@ -478,9 +500,12 @@ async function stdioWorkload(tmp: string): Promise<WorkloadResult> {
   let gateway: SideResult;
   {
     process.stderr.write('  gateway ...\n');
-    const gw = await startGateway('B', tmp, [
-      { name: 's', kind: 'stdio', command: process.execPath, args: ['--import', TSX, UPSTREAM, '--stdio', '--tools', '20'], cwd: ROOT },
-    ]);
+    const gw = await startGateway(
+      'B',
+      tmp,
+      [{ name: 's', kind: 'stdio', command: process.execPath, args: ['--import', TSX, UPSTREAM, '--stdio', '--tools', '20'], cwd: ROOT }],
+      [...gwArgs, ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, '.bench-out', 'prof')}`] : [])],
+    );
     try {
       const cs = await openConns(gw.url, '/mcp', 1);
       try {
@@ -498,7 +523,31 @@ async function stdioWorkload(tmp: string): Promise<WorkloadResult> {
       await gw.proc.stop();
     }
   }
-  return combine('warm stdio tools/call 1 KB (sequential)', direct, gateway, 'direct: the same stdio upstream driven over its pipes by the bench process');
+  // The floor: what any Node relay between an HTTP client and this stdio upstream costs here.
+  let floor: SideResult;
+  {
+    process.stderr.write('  floor relay ...\n');
+    const proc = spawnNode('floor relay', ['--import', TSX, join(ROOT, 'bench', 'floor-relay.ts'), process.execPath, '--import', TSX, UPSTREAM, '--stdio', '--tools', '20'], { cwd: ROOT });
+    try {
+      const url = await proc.waitForLine((l) => (JSON.parse(l) as { url?: string }).url, 30_000);
+      const cs = await openConns(url, '/mcp', 1);
+      try {
+        const w = await closedLoop(cs, op, { maxRequests: warm });
+        if (w.errors > 0) throw new Error(`floor relay warm-up failed: ${w.firstError}`);
+        const groups = { gateway: [proc.pid] };
+        const cpu0 = readCpu(groups);
+        const r = await closedLoop(cs, op, { maxRequests: STDIO_CALLS });
+        floor = sideResult(r, cpu0, readCpu(groups));
+      } finally {
+        await closeConns(cs);
+      }
+    } finally {
+      await proc.stop();
+    }
+  }
+  const result = combine('warm stdio tools/call 1 KB (sequential)', direct, gateway, 'direct: the same stdio upstream driven over its pipes by the bench process');
+  result.floor = { p50Ms: floor.p50Ms, addedP50Ms: floor.p50Ms - direct.p50Ms, meanMs: floor.meanMs, cpuUsPerCall: floor.cpuUsPerCall.gateway ?? NaN };
+  return result;
 }
 
 /** The commit measured, and whether the work tree had uncommitted changes (other work in progress). */
