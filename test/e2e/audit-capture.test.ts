@@ -11,12 +11,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, upstreamYaml } from './helpers-wire.js';
 import { modernCall } from './rate-limits-load.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 
 // Shaped like a GitHub token and an email address; neither is real.
 const TOKEN = `ghp_${'Zq7Wx2Vb9N'.repeat(3)}k4Lm3P`;
@@ -95,8 +93,7 @@ before(async () => {
   });
   gw = await startGateway(yaml(), process.env, { logTo, logLevel: 'trace' });
   await gw.waitHealthy(['mock']);
-  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-  for (const tenant of ['acme', 'beta']) keys[tenant] = (await createApiKey(gw.store.apiKeys, hashKey, { name: `k-${tenant}`, tenant, roles: [], virtualServers: [] })).key;
+  for (const tenant of ['acme', 'beta']) keys[tenant] = await issueApiKey(gw, `k-${tenant}`, tenant);
 });
 after(async () => {
   await gw?.close();

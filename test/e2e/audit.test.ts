@@ -9,12 +9,10 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, upstreamYaml } from './helpers-wire.js';
 import { modernCall } from './rate-limits-load.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 import { corporaDir } from '../helpers/corpora.js';
 
 interface Rec {
@@ -61,8 +59,7 @@ before(async () => {
   mock = await startMockHttp({ mode: 'modern' });
   gw = await startGateway(gatewayYaml([upstreamYaml('mock', 'streamable-http', mock.url, ', shareWith: ["*"]')], 'auth: { apiKeys: { enabled: true } }'));
   await gw.waitHealthy(['mock']);
-  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-  for (const tenant of ['acme', 'beta']) keys[tenant] = (await createApiKey(gw.store.apiKeys, hashKey, { name: `k-${tenant}`, tenant, roles: [], virtualServers: [] })).key;
+  for (const tenant of ['acme', 'beta']) keys[tenant] = await issueApiKey(gw, `k-${tenant}`, tenant);
 });
 after(async () => {
   await gw?.close();
@@ -119,8 +116,7 @@ describe('audit log at the wire', () => {
   });
 
   it('admin actions and upstream health land in the system log', async () => {
-    const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-    const admin = (await createApiKey(gw.store.apiKeys, hashKey, { name: 'k-admin', tenant: 'acme', roles: ['admin'], virtualServers: [] })).key;
+    const admin = await issueApiKey(gw, 'k-admin', 'acme', ['admin']);
     const res = await fetch(`${gw.url}/admin/api/keys`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'made-by-admin' }) });
     assert.equal(res.status, 201);
     const made = (await res.json()) as { id: string; key: string };

@@ -14,11 +14,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { MODERN, legacyClient, readReply, upstreamYaml } from './helpers-wire.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 import { corporaDir } from '../helpers/corpora.js';
 
 const CORPUS = corporaDir('secrets');
@@ -124,8 +122,7 @@ test('a trace-level log of a representative flow names calls but holds no secret
   corpus.forEach((v, i) => secrets.push({ what: `corpus#${i}`, value: v }));
   secrets.push({ what: 'upstream bearer', value: UPSTREAM_TOKEN }, { what: 'cookie', value: COOKIE.slice(4) });
 
-  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-  const apiKey = (await createApiKey(gw.store.apiKeys, hashKey, { name: 'ci', tenant: 'acme', roles: ['ops'], virtualServers: [] })).key;
+  const apiKey = await issueApiKey(gw, 'ci', 'acme', ['ops']);
   secrets.push({ what: 'api key', value: apiKey });
   const good = await token();
   const expired = await token({ exp: Math.floor(Date.now() / 1000) - 600 });

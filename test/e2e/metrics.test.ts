@@ -5,10 +5,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, legacyClient, until, upstreamYaml } from './helpers-wire.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 import { METRIC_NAMES } from '../../src/observability/metrics.js';
 
 interface Sample {
@@ -113,9 +111,8 @@ describe('metrics behind authentication', () => {
   let dev = '';
   before(async () => {
     gw = await startGateway(gatewayYaml([upstreamYaml('mock', 'stdio')], 'auth: { adminRoles: [ops] }'));
-    const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-    admin = (await createApiKey(gw.store.apiKeys, hashKey, { name: 'scraper', tenant: 'default', roles: ['ops'], virtualServers: [] })).key;
-    dev = (await createApiKey(gw.store.apiKeys, hashKey, { name: 'dev', tenant: 'default', roles: ['dev'], virtualServers: [] })).key;
+    admin = await issueApiKey(gw, 'scraper', 'default', ['ops']);
+    dev = await issueApiKey(gw, 'dev', 'default', ['dev']);
     await gw.waitHealthy(['mock']);
   });
   after(async () => gw?.close());

@@ -7,10 +7,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, legacyClient, RawLegacySession, upstreamYaml } from './helpers-wire.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 import { drive, modernCall } from './rate-limits-load.js';
 
 const MOCK = upstreamYaml('mock', 'stdio', undefined, ', shareWith: ["*"]');
@@ -35,10 +33,7 @@ const auth = (tenant: string): Record<string, string> => ({ authorization: `Bear
 before(async () => {
   gw = await startGateway(gatewayYaml([MOCK], RULES));
   await gw.waitHealthy(['mock']);
-  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-  for (const tenant of ['t-modern', 't-legacy', 't-lists', 'acme', 'beta', 't-quota', 't-load', 't-free']) {
-    keys[tenant] = (await createApiKey(gw.store.apiKeys, hashKey, { name: `k-${tenant}`, tenant, roles: [], virtualServers: [] })).key;
-  }
+  for (const tenant of ['t-modern', 't-legacy', 't-lists', 'acme', 'beta', 't-quota', 't-load', 't-free']) keys[tenant] = await issueApiKey(gw, `k-${tenant}`, tenant);
 });
 after(async () => {
   await gw?.close();

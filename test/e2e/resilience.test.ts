@@ -8,11 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
 import { startHostile, type HostileServer } from '../fixtures/mock-upstream/hostile.js';
 import { RawLegacySession, until, upstreamYaml, type PostReply } from './helpers-wire.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 
 /** Generous: the point is that an answer arrives at all, not how fast. */
 const BOUND_MS = 15_000;
@@ -189,11 +187,8 @@ describe('read cache scope', () => {
   });
 
   it('a private-scope result is not shared between two principals; a public one is', async () => {
-    const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-    const alice = await createApiKey(gw.store.apiKeys, hashKey, { name: 'alice', tenant: 'default', roles: [], virtualServers: [] });
-    const bob = await createApiKey(gw.store.apiKeys, hashKey, { name: 'bob', tenant: 'default', roles: [], virtualServers: [] });
-    const sa = await RawLegacySession.open(gw.mcp, { 'x-api-key': alice.key });
-    const sb = await RawLegacySession.open(gw.mcp, { 'x-api-key': bob.key });
+    const sa = await RawLegacySession.open(gw.mcp, { 'x-api-key': await issueApiKey(gw, 'alice', 'default') });
+    const sb = await RawLegacySession.open(gw.mcp, { 'x-api-key': await issueApiKey(gw, 'bob', 'default') });
     const count = (uri: string): number => up.seen.filter((x) => x === uri).length;
     await call(sa, 1, 'resources/read', { uri: 'cache://private' });
     await call(sa, 2, 'resources/read', { uri: 'cache://private' });

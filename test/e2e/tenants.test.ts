@@ -8,10 +8,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { issueApiKey, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { upstreamYaml, legacyClient, modernClient, RawLegacySession, LEGACY } from './helpers-wire.js';
-import { createApiKey } from '../../src/auth/keys/api-key.js';
-import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 
 let gw: TestGateway;
 const logLines: string[] = [];
@@ -25,8 +23,7 @@ before(async () => {
   });
   gw = await startGateway(configYaml(100), process.env, { logTo, logLevel: 'trace' });
   await gw.waitHealthy(['acmefs', 'globexfs', 'common']);
-  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
-  const mk = async (tenant: string, roles: string[]): Promise<string> => (await createApiKey(gw.store.apiKeys, hashKey, { name: `${tenant}-${roles.join('-') || 'user'}`, tenant, roles, virtualServers: [] })).key;
+  const mk = (tenant: string, roles: string[]): Promise<string> => issueApiKey(gw, `${tenant}-${roles.join('-') || 'user'}`, tenant, roles);
   keys.acme = await mk('acme', []);
   keys.globex = await mk('globex', []);
   keys.acmeAdmin = await mk('acme', ['admin']);

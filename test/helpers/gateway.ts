@@ -10,6 +10,8 @@ import { SnapshotHolder } from '../../src/config/holder.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { openStore, type Store } from '../../src/storage/index.js';
 import { createGateway, type Gateway } from '../../src/gateway.js';
+import { createApiKey } from '../../src/auth/keys/api-key.js';
+import { loadKeyHashKey } from '../../src/auth/keys/hash-key.js';
 
 export interface TestGateway {
   url: string;
@@ -81,3 +83,9 @@ export const repoPath = (...parts: string[]): string => join(new URL('../..', im
 
 /** argv for running a TypeScript fixture as a child process. */
 export const tsNode = (file: string): string[] => ['--import', 'tsx', repoPath(file)];
+
+/** Issues an API key (for `x-api-key` or `Authorization: Bearer`) on a running test gateway; returns the key. */
+export async function issueApiKey(gw: TestGateway, name: string, tenant: string, roles: string[] = []): Promise<string> {
+  const hashKey = await loadKeyHashKey({ dataDir: gw.dir, storage: 'memory' });
+  return (await createApiKey(gw.store.apiKeys, hashKey, { name, tenant, roles, virtualServers: [] })).key;
+}
