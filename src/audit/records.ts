@@ -5,7 +5,7 @@
  * payloads are represented by their top-level key names, byte length and an HMAC under the
  * tenant's key.
  */
-import { createHash, createHmac, hash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 
 /** Event types the gateway writes. `admin.<action>` adds its own suffix. */
 export type EventType =
@@ -52,55 +52,17 @@ export function tenantLogId(tenant: string): string {
 
 export const SYSTEM_LOG = 'system';
 
-/** HMAC-SHA256 block size (RFC 2104 `B`). */
-const BLOCK = 64;
-
-/** Per key: `[K ⊕ ipad, scratch whose first 64 bytes are K ⊕ opad]` (RFC 2104), computed once. */
-const pads = new WeakMap<Buffer, { inner: Buffer; outer: Buffer }>();
-
-function padsOf(key: Buffer): { inner: Buffer; outer: Buffer } {
-  let p = pads.get(key);
-  if (p) return p;
-  const k = key.length > BLOCK ? hash('sha256', key, 'buffer') : key;
-  const inner = Buffer.alloc(BLOCK, 0x36);
-  const outer = Buffer.alloc(BLOCK + 32, 0x5c);
-  for (let i = 0; i < k.length; i += 1) {
-    inner[i] = (inner[i] as number) ^ (k[i] as number);
-    outer[i] = (outer[i] as number) ^ (k[i] as number);
-  }
-  p = { inner, outer };
-  pads.set(key, p);
-  return p;
-}
-
-/** Scratch for `K ⊕ ipad ‖ text` (grown on demand up to MAX_SCRATCH; the hot path is synchronous, so one is enough). */
-let scratch = Buffer.allocUnsafe(16 * 1024);
-const MAX_SCRATCH = 256 * 1024;
-
-/**
- * HMAC-SHA256(key, UTF-8 of text) as hex, and the text's UTF-8 byte length: RFC 2104 written
- * as two one-shot SHA-256 calls over precomputed pads. It equals `createHmac('sha256', key)`
- * (a unit test checks that) without a Hmac object and a key import per call, and encodes the
- * text once for both the MAC and its length.
- */
-export function hmacText(key: Buffer, text: string): { bytes: number; hex: string } {
-  const need = BLOCK + text.length * 3;
-  if (need > MAX_SCRATCH) return { bytes: Buffer.byteLength(text), hex: createHmac('sha256', key).update(text).digest('hex') };
-  const { inner, outer } = padsOf(key);
-  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH, Math.max(need, scratch.length * 2)));
-  inner.copy(scratch, 0);
-  const bytes = scratch.write(text, BLOCK, 'utf8');
-  hash('sha256', scratch.subarray(0, BLOCK + bytes), 'buffer').copy(outer, BLOCK);
-  return { bytes, hex: hash('sha256', outer, 'hex') };
-}
-
 /** `{keys, bytes, hmac_sha256}` of a payload: what was sent, without what it said. */
 export function payloadDigest(hmacKey: Buffer, value: unknown): { keys?: string[]; bytes: number; hmac_sha256: string } {
   // The compact JSON text is what the gateway forwards (key order as received), so the tenant
   // can recompute the HMAC from any copy of the payload it keeps.
   const text = value === undefined ? '' : JSON.stringify(value);
-  const mac = hmacText(hmacKey, text);
-  const out: { keys?: string[]; bytes: number; hmac_sha256: string } = { bytes: mac.bytes, hmac_sha256: mac.hex };
+  // node:crypto's HMAC, not a hand-built RFC 2104 construction: a measured shortcut of two
+  // one-shot hashes saved under 1 µs per call, not worth a second HMAC implementation to review.
+  const out: { keys?: string[]; bytes: number; hmac_sha256: string } = {
+    bytes: Buffer.byteLength(text),
+    hmac_sha256: createHmac('sha256', hmacKey).update(text).digest('hex'),
+  };
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const keys: string[] = [];
     for (const k in value as Record<string, unknown>) {
