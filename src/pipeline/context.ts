@@ -107,4 +107,6 @@ export interface CallContext {
   decision?: Decision;
   /** Set by the audit stage once the call's decision record is sequenced. */
   auditDecided?: boolean;
+  /** Set by forward when the call is handed to an upstream link (past cache, breaker and bulkhead). */
+  forwarded?: boolean;
 }

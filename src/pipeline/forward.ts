@@ -73,7 +73,7 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     const has = ctx.subscriptions?.has(uri) ?? false;
     if (r.method === 'resources/subscribe' ? has : ctx.subscriptions !== undefined && !has) return adaptOutcome(ctx, link.era, { result: {} });
     // A refusal (open circuit, full bulkhead) must come back as an outcome, so the interest count is restored.
-    const send = (): Promise<CallOutcome> => guard.run(false, ctx.signal, () => link.call(r.method, withoutEnvelope(r.params), opts)).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
+    const send = (): Promise<CallOutcome> => guard.run(false, ctx.signal, () => callLink(ctx, link, r.method, withoutEnvelope(r.params), opts)).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
     const o = await manager.changeInterest(r.method, uri, link, send);
     if ('result' in o && ctx.subscriptions) {
       if (r.method === 'resources/subscribe') ctx.subscriptions.add(uri);
@@ -88,7 +88,7 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     return adaptOutcome(ctx, link.era, parked);
   }
   const safe = guard.safe(r.method, base);
-  const send = (p: Record<string, unknown>): Promise<CallOutcome> => guard.run(safe, ctx.signal, () => link.call(r.method, p, opts));
+  const send = (p: Record<string, unknown>): Promise<CallOutcome> => guard.run(safe, ctx.signal, () => callLink(ctx, link, r.method, p, opts));
   let params = base;
   let outcome = await send(params);
   for (let round = 0; round < MAX_INPUT_ROUNDS; round++) {
@@ -104,6 +104,12 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
   }
   if (cacheUri !== undefined) guard.cache.put(cacheUri, ctx.principal.tenant, cacheOwner, link.era, outcome, manager.cfg.sharing !== 'shared');
   return adaptOutcome(ctx, link.era, outcome);
+}
+
+/** Hands the call to its upstream link, past the guard's checks: from here on the call was forwarded. */
+function callLink(ctx: CallContext, link: UpstreamLink, method: string, params: Record<string, unknown>, opts: CallOptions): Promise<CallOutcome> {
+  ctx.forwarded = true;
+  return link.call(method, params, opts);
 }
 
 /** Calls whose upstream may ask the client something mid-way (MRTR applies to these, spec 2026-07-28). */
@@ -136,7 +142,7 @@ async function viaParking(
   const parked = new ParkedCall(principal, ctx.sink);
   const signal = parked.abort.signal;
   // Never retried: a parked call may have asked the client something already.
-  parked.outcome = guard.run(false, signal, () => link.call(method, upstreamParams, { ...opts, sink: parked, signal })).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
+  parked.outcome = guard.run(false, signal, () => callLink(ctx, link, method, upstreamParams, { ...opts, sink: parked, signal })).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
   return settle(ctx, lot, parked);
 }
 

@@ -149,11 +149,14 @@ describe('payload capture at the wire', () => {
     assert.equal((await modernCall(gw.mcp, 'mock__echo', { text: `default ${EMAIL}` }, auth('acme'))).status, 200);
     const unknown = await modernCall(at('cap'), 'mock__nope', { text: 'x' }, auth('acme'));
     assert.equal(unknown.body.error?.data?.portcullis, 'ERR_UNKNOWN_TOOL');
+    // A known tool refused before forwarding (its arguments fail the schema) is routed upstream but never sent.
+    const invalid = await modernCall(at('cap'), 'mock__echo', { text: 42 }, auth('acme'));
+    assert.equal(invalid.body.error?.data?.portcullis, 'ERR_ARGUMENT_INVALID');
     await settle();
     const dirs = readdirSync(join(captureDir(), 't-acme'));
     assert.ok(!dirs.includes('nocap'), dirs.join(','));
     assert.ok(!dirs.includes('default'), dirs.join(','));
-    assert.equal(entries('t-acme', 'cap').length, before, 'an unknown tool never reached an upstream');
+    assert.equal(entries('t-acme', 'cap').length, before, 'neither the unknown tool nor the refused call reached an upstream');
   });
 
   it("two tenants' captures are in separate directories", async () => {

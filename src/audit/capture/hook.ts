@@ -1,9 +1,10 @@
 /**
  * The pipeline's capture hook, called once per call after its outcome is audited. Cheap when
  * capture is off (a per-snapshot map lookup); otherwise hands the call's references to the
- * CaptureService, which redacts and writes them after the reply. Only calls that were forwarded
- * are captured: refusals before forwarding (policy, scope, rate limit, argument checks, audit
- * unavailable, an open breaker…) leave nothing. Never throws.
+ * CaptureService, which redacts and writes them after the reply. Only calls that forward handed
+ * to an upstream link (`ctx.forwarded`) are captured: refusals before that (policy, scope, rate
+ * limit, argument checks, audit unavailable, an open breaker, a full bulkhead) and reads served
+ * from the read cache leave nothing. Never throws.
  */
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { CallContext } from '../../pipeline/context.js';
@@ -12,25 +13,6 @@ import { captureFor } from './config.js';
 
 /** Methods whose payloads can be captured (they reach an upstream and carry a payload). */
 const CAPTURED: ReadonlySet<string> = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
-
-/** Gateway codes of calls refused before (or instead of) being sent upstream. */
-const NOT_FORWARDED: ReadonlySet<string> = new Set([
-  'ERR_UNAUTHENTICATED',
-  'ERR_INVALID_TOKEN',
-  'ERR_INSUFFICIENT_SCOPE',
-  'ERR_POLICY_DENIED',
-  'ERR_APPROVAL_REQUIRED',
-  'ERR_RATE_LIMITED',
-  'ERR_QUOTA_EXCEEDED',
-  'ERR_OVERLOADED',
-  'ERR_ARGUMENT_INVALID',
-  'ERR_ARGUMENT_GUARD',
-  'ERR_AUDIT_UNAVAILABLE',
-  'ERR_CIRCUIT_OPEN',
-  'ERR_UPSTREAM_BUSY',
-  'ERR_UPSTREAM_AUTH_REQUIRED',
-  'ERR_UPSTREAM_CREDENTIALS',
-]);
 
 function withoutMeta(params: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -41,13 +23,11 @@ function withoutMeta(params: Record<string, unknown>): Record<string, unknown> {
 /** Records a redacted copy of the call when its endpoint captures. */
 export function capturePayload(ctx: CallContext, r: Route | undefined, outcome: CallOutcome): void {
   const svc = ctx.runtime.capture;
-  if (!svc || r?.kind !== 'upstream' || !CAPTURED.has(ctx.request.method)) return;
+  if (!svc || r?.kind !== 'upstream' || ctx.forwarded !== true || !CAPTURED.has(ctx.request.method)) return;
   const cfg = captureFor(ctx.snapshot, ctx.view.name);
   if (!cfg) return;
   try {
     const err = 'error' in outcome ? outcome.error : undefined;
-    const code = (err?.data as { portcullis?: unknown } | undefined)?.portcullis;
-    if (typeof code === 'string' && NOT_FORWARDED.has(code)) return;
     const method = ctx.request.method;
     const params = ctx.request.params ?? {};
     const byArgs = method === 'tools/call' || method === 'prompts/get';
