@@ -5,7 +5,7 @@
  * payloads are represented by their top-level key names, byte length and an HMAC under the
  * tenant's key.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 /** Event types the gateway writes. `admin.<action>` adds its own suffix. */
 export type EventType =
@@ -40,8 +40,8 @@ export const MAX_KEYS = 64;
 /** A bounded, well-formed string: caller text never makes a record unbounded or uncanonicalisable. */
 export function bound(s: unknown, max = MAX_STRING): string {
   const t = typeof s === 'string' ? s : String(s);
-  const w = (t.length > max ? t.slice(0, max) : t) as string & { toWellFormed(): string };
-  return w.toWellFormed();
+  const w = (t.length > max ? t.slice(0, max) : t) as string & { isWellFormed(): boolean; toWellFormed(): string };
+  return w.isWellFormed() ? w : w.toWellFormed();
 }
 
 /** Log id of a tenant's log: `t-<tenant>` (tenant ids are file-name safe; others are hashed). */
@@ -52,26 +52,15 @@ export function tenantLogId(tenant: string): string {
 
 export const SYSTEM_LOG = 'system';
 
-/** `{keys, bytes, hmac_sha256}` of a payload: what was sent, without what it said. */
-export function payloadDigest(hmacKey: Buffer, value: unknown): { keys?: string[]; bytes: number; hmac_sha256: string } {
-  // The compact JSON text is what the gateway forwards (key order as received), so the tenant
-  // can recompute the HMAC from any copy of the payload it keeps.
-  const text = value === undefined ? '' : JSON.stringify(value);
-  // node:crypto's HMAC, not a hand-built RFC 2104 construction: a measured shortcut of two
-  // one-shot hashes saved under 1 µs per call, not worth a second HMAC implementation to review.
-  const out: { keys?: string[]; bytes: number; hmac_sha256: string } = {
-    bytes: Buffer.byteLength(text),
-    hmac_sha256: createHmac('sha256', hmacKey).update(text).digest('hex'),
-  };
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const keys: string[] = [];
-    for (const k in value as Record<string, unknown>) {
-      if (keys.length >= MAX_KEYS) break;
-      keys.push(k.length <= 128 && (k as string & { isWellFormed(): boolean }).isWellFormed() ? k : bound(k, 128));
-    }
-    out.keys = keys;
+/** The top-level key names of an object payload (bounded in count and length), else undefined. */
+export function keyNames(value: unknown): string[] | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const keys: string[] = [];
+  for (const k in value as Record<string, unknown>) {
+    if (keys.length >= MAX_KEYS) break;
+    keys.push(k.length <= 128 && (k as string & { isWellFormed(): boolean }).isWellFormed() ? k : bound(k, 128));
   }
-  return out;
+  return keys;
 }
 
 /** SHA-256 (hex) of a set of names, sorted and newline-joined: the `tool.list` fingerprint. */

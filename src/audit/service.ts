@@ -40,6 +40,8 @@ const REOPEN_MS = 1000;
 /** authn.success is recorded once per principal per this window. */
 const AUTHN_WINDOW_MS = 60_000;
 const AUTHN_MAX_KEYS = 10_000;
+/** Tenants whose log id is remembered (a bound: the map is cleared when full). */
+const MAX_LOG_IDS = 10_000;
 /** Most authn.failure records per second; the excess is counted into the next one. */
 const AUTHN_FAILURES_PER_S = 50;
 
@@ -54,6 +56,7 @@ export class AuditService {
   private lockHeld = false;
   private lockTriedAt = 0;
   private readonly authnSeen = new Map<string, number>();
+  private readonly logIds = new Map<string, string>();
   private authnFailures = { second: 0, count: 0, suppressed: 0 };
 
   constructor(
@@ -160,7 +163,18 @@ export class AuditService {
 
   /** A tenant's log (opened on first use). */
   tenantLog(tenant: string): LogWriter | undefined {
-    return this.cfg.enabled ? this.writer(tenantLogId(tenant)) : undefined;
+    return this.cfg.enabled ? this.writer(this.logIdOf(tenant)) : undefined;
+  }
+
+  /** tenantLogId, remembered: it runs for every audited call's records. */
+  private logIdOf(tenant: string): string {
+    let id = this.logIds.get(tenant);
+    if (id === undefined) {
+      if (this.logIds.size >= MAX_LOG_IDS) this.logIds.clear();
+      id = tenantLogId(tenant);
+      this.logIds.set(tenant, id);
+    }
+    return id;
   }
 
   /** Why a side-effecting call of this tenant must be refused now, or undefined. */
@@ -168,7 +182,7 @@ export class AuditService {
     if (!this.cfg.enabled) return undefined;
     const bp = this.backpressure?.();
     if (bp !== undefined) return bp;
-    const id = tenantLogId(tenant);
+    const id = this.logIdOf(tenant);
     const w = this.writer(id);
     return w ? w.unavailable() : (this.broken.get(id)?.reason ?? 'audit log unavailable');
   }

@@ -12,16 +12,16 @@
  * does; meanwhile `failure` is set and side-effecting calls are refused.
  */
 import { closeSync, ftruncateSync } from 'node:fs';
-import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import type { CompiledAudit } from './config.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical, isCanonicalAsIs } from './canonical.js';
 import { signCheckpoint, verifierKey } from './checkpoint.js';
 import { loadOrCreateHmacKey, loadOrCreateSigner, rotateSigner, type Signer } from './keys.js';
-import { CompactRange, consistencyProof, rootOfRange } from './merkle.js';
+import { CompactRange, consistencyProof, rootOfRange, sha256Pooled } from './merkle.js';
 import { recoverLog, type RecoveredLog } from './recovery.js';
 import type { EventType, Fields } from './records.js';
+import { PayloadMac } from './payload-mac.js';
 import { checkpointName, checkpointsDir, ensureLogDir, logDir, openSegment, segmentName, syncDir, writeFileDurable, type AuditIo } from './segment.js';
 import type { Witness } from './witness.js';
 
@@ -84,6 +84,9 @@ function rootOf(head: Head): Buffer {
 }
 
 const ENVELOPE = ['log', 'prev', 'seq', 'ts', 'type', 'v'] as const;
+
+/** Event types written through appendRaw: plain names, placed in the line without escaping. */
+export type RawEventType = 'tool.call.decision' | 'tool.call.result' | 'tool.call.error' | 'tool.call.timeout' | 'tool.call.cancelled';
 const ENVELOPE_KEYS: ReadonlySet<string> = new Set(ENVELOPE);
 
 let tsMs = 0;
@@ -180,7 +183,11 @@ export class LogWriter {
   readonly logId: string;
   readonly origin: string;
   readonly hmacKey: Buffer;
+  /** HMAC of payload text under `hmacKey`. */
+  readonly mac: PayloadMac;
   readonly dir: string;
+  /** `origin` as a JSON string, for records built from pre-serialised fields. */
+  private readonly originJson: string;
   private signers: Signer[];
   private size: number;
   private prev: string;
@@ -226,6 +233,8 @@ export class LogWriter {
     this.origin = deps.origin;
     this.dir = logDir(deps.auditDir, deps.logId);
     this.hmacKey = loadOrCreateHmacKey(deps.auditDir, deps.logId);
+    this.mac = new PayloadMac(this.hmacKey);
+    this.originJson = JSON.stringify(deps.origin);
     this.signers = [loadOrCreateSigner(deps.auditDir, deps.logId, deps.origin)];
     this.size = rec.size;
     this.prev = rec.prev;
@@ -331,6 +340,31 @@ export class LogWriter {
     return batch.promise;
   }
 
+  /**
+   * Sequences a record whose fields a builder has already serialised canonically (the records of
+   * every audited call, src/stages/audit/call-records.ts), without an object to canonicalise.
+   * Each argument is comma-joined `"key":value` members in JCS order, or '', grouped by where
+   * their keys sort among the envelope's: `a` before "log", `b` between "log" and "prev", `c`
+   * between "prev" and "seq", `d` between "seq" and "ts" (no field sorts after "ts").
+   * `durable`: the batch's shared promise, as appendDurable.
+   */
+  appendRaw(type: RawEventType, a: string, b: string, c: string, d: string, durable: boolean): Promise<void> | undefined {
+    if (this.stats.alarm !== undefined || this.closed || this.queued >= MAX_QUEUE) {
+      this.stats.dropped += 1;
+      this.gap ??= { count: 0, since: new Date().toISOString() };
+      this.gap.count += 1;
+      return durable ? Promise.reject(new Error(this.unavailable() ?? 'audit queue full')) : undefined;
+    }
+    if (this.gap && this.stats.failure === undefined) this.writeGap();
+    const seq = this.size;
+    const line = `{${a === '' ? '' : `${a},`}"log":${this.originJson}${b === '' ? '' : `,${b}`},"prev":"${this.prev}"${c === '' ? '' : `,${c}`},"seq":${seq}${d === '' ? '' : `,${d}`},"ts":"${isoNow()}","type":"${type}","v":1}`;
+    this.stageLine(line);
+    // The batch exists before schedule() looks: a waiter's record is written this turn, not after a timer.
+    const batch = durable ? (this.batch ??= newBatch()) : undefined;
+    this.schedule();
+    return batch?.promise;
+  }
+
   private writeGap(): void {
     const g = this.gap;
     if (!g) return;
@@ -340,7 +374,13 @@ export class LogWriter {
 
   private sequence(type: EventType, fields: Fields): number {
     const seq = this.size;
-    const line = recordLine({ log: this.origin, prev: this.prev, seq, ts: isoNow(), type, v: 1 }, fields);
+    this.stageLine(recordLine({ log: this.origin, prev: this.prev, seq, ts: isoNow(), type, v: 1 }, fields));
+    return seq;
+  }
+
+  /** Stages the canonical line of record number `size`, hashes its leaf and advances the chain. */
+  private stageLine(line: string): void {
+    const seq = this.size;
     // Slot + line (UTF-16 → UTF-8 is at most 3 bytes per code unit) + the batch's final '\n'.
     const p = this.stageLen;
     const need = p + line.length * 3 + 2;
@@ -353,7 +393,7 @@ export class LogWriter {
     st[p] = 0;
     const n = st.write(line, p + 1, 'utf8');
     // Leaf hash SHA-256(0x00 ‖ line), as recovery.ts leafOf computes it from the file.
-    const leaf = hash('sha256', st.subarray(p, p + 1 + n), 'buffer');
+    const leaf = sha256Pooled(st.subarray(p, p + 1 + n));
     if (p > 0) st[p] = 0x0a;
     this.stageLen = p + 1 + n;
     this.queued += 1;
@@ -362,7 +402,6 @@ export class LogWriter {
     this.prev = leaf.toString('hex');
     this.size = seq + 1;
     this.stats.records = this.size;
-    return seq;
   }
 
   /**

@@ -16,6 +16,7 @@ import type { LegacySession, SessionStream } from '../sessions/session.js';
 import { GatewayError } from '../pipeline/errors.js';
 import { missingCapability } from '../mcp/client-features.js';
 import { retryAfter } from '../ratelimit/http.js';
+import { rememberResultText } from '../mcp/result-text.js';
 
 const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
 const levelRank = (l: unknown): number => (typeof l === 'string' ? LOG_LEVELS.indexOf(l) : -1);
@@ -57,6 +58,13 @@ const PRIME_AFTER_MS = 50;
  */
 export function relayable(response: JsonRpcResponse): string {
   try {
+    const id = response.id;
+    if ('result' in response && (typeof id === 'string' || typeof id === 'number')) {
+      // The same bytes as JSON.stringify(success(id, result)), with the result's text kept for the audit HMAC.
+      const text = JSON.stringify(response.result);
+      rememberResultText(response.result, text);
+      return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${text}}`;
+    }
     return JSON.stringify(response);
   } catch {
     return JSON.stringify({ jsonrpc: '2.0', id: response.id, error: new GatewayError('ERR_UPSTREAM_PROTOCOL', 'Upstream result could not be relayed').toRpcError() });

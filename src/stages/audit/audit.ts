@@ -15,7 +15,10 @@ import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { CallContext } from '../../pipeline/context.js';
 import { ERRORS, GatewayError, type ErrorCode } from '../../pipeline/errors.js';
 import type { Route } from '../route/route.js';
-import { bound, namesDigest, payloadDigest, type EventType } from '../../audit/records.js';
+import { bound, namesDigest } from '../../audit/records.js';
+import type { RawEventType } from '../../audit/writer.js';
+import { resultTextOf } from '../../mcp/result-text.js';
+import { decisionMembers, errorMembers, resultMembers } from './call-records.js';
 
 /** Methods whose decision record must be durable before the call is forwarded. */
 export const SIDE_EFFECTING: ReadonlySet<string> = new Set(['tools/call']);
@@ -28,72 +31,12 @@ for (const [k, v] of Object.entries(ERRORS)) if (v.rpc < -31000 && v.rpc > -3200
 
 function actorOf(ctx: CallContext): Record<string, unknown> {
   const p = ctx.principal;
-  // Keys in JCS order: the writer's canonical() then takes its fast path.
   const a: Record<string, unknown> = { authn: p.authMethod };
   if (p.clientId !== undefined) a.client_id = bound(p.clientId);
   if (p.issuer !== undefined) a.issuer = bound(p.issuer);
   a.sub = bound(p.subject);
   a.tenant = bound(p.tenant);
   return a;
-}
-
-function kindOf(method: string): string {
-  if (method === 'tools/call') return 'tool';
-  if (method === 'prompts/get') return 'prompt';
-  if (method === 'completion/complete') return 'completion';
-  return 'resource';
-}
-
-function targetOf(ctx: CallContext, r: Route | undefined): Record<string, unknown> {
-  const method = ctx.request.method;
-  const params = ctx.request.params ?? {};
-  // Keys in JCS order (kind, method, prompt, tool, upstream, uri, vserver).
-  const t: Record<string, unknown> = { kind: kindOf(method), method };
-  if (method === 'prompts/get') t.prompt = bound(r?.kind === 'upstream' && r.target ? r.target.exposed : params.name);
-  if (method === 'tools/call') t.tool = bound(r?.kind === 'upstream' && r.target ? r.target.exposed : params.name);
-  if (r?.kind === 'upstream') t.upstream = bound(r.upstream, 64);
-  if (typeof params.uri === 'string') {
-    // A URI can carry secrets (query strings): its scheme names the kind of thing, the HMAC binds it.
-    const m = /^([a-zA-Z][a-zA-Z0-9+.-]{0,31}):/.exec(params.uri);
-    t.uri = { hmac_sha256: '', scheme: m ? m[1] : '' };
-  }
-  t.vserver = bound(ctx.view.name, 64);
-  return t;
-}
-
-function traceOf(ctx: CallContext): string | undefined {
-  const tp = ctx.traceparent;
-  return tp !== undefined && tp.length >= 35 ? tp.slice(3, 35) : undefined;
-}
-
-function argsOf(ctx: CallContext, key: Buffer): unknown {
-  const params = ctx.request.params ?? {};
-  const method = ctx.request.method;
-  if (method === 'tools/call' || method === 'prompts/get') return payloadDigest(key, params.arguments ?? {});
-  if (method === 'completion/complete') return payloadDigest(key, params.argument ?? {});
-  return undefined;
-}
-
-function decisionRecord(ctx: CallContext, r: Route | undefined, key: Buffer, result: string, code: string | undefined, rule: unknown, reason: unknown): Record<string, unknown> {
-  const rules: string[] = [];
-  const reasons: string[] = [];
-  if (ctx.decision?.rule !== undefined) rules.push(bound(ctx.decision.rule, 128));
-  else if (typeof rule === 'string') rules.push(bound(rule, 128));
-  if (ctx.decision?.reason !== undefined) reasons.push(bound(ctx.decision.reason));
-  else if (typeof reason === 'string') reasons.push(bound(reason));
-  const target = targetOf(ctx, r);
-  const uri = target.uri as { hmac_sha256: string } | undefined;
-  if (uri) uri.hmac_sha256 = payloadDigest(key, ctx.request.params?.uri).hmac_sha256;
-  const args = argsOf(ctx, key);
-  const trace = traceOf(ctx);
-  return {
-    actor: actorOf(ctx),
-    ...(args !== undefined ? { args } : {}),
-    call: ctx.id,
-    decision: { ...(code !== undefined ? { code } : {}), reasons, result, rules },
-    target,
-    ...(trace !== undefined ? { trace } : {}),
-  };
 }
 
 /**
@@ -118,21 +61,19 @@ export function auditDecision(ctx: CallContext, r: Route): void | Promise<void> 
     if (side) throw new GatewayError('ERR_AUDIT_UNAVAILABLE', undefined, { data: { retryAfterMs } });
     return;
   }
-  const fields = decisionRecord(ctx, r, w.hmacKey, 'allow', undefined, undefined, undefined);
+  const m = decisionMembers(ctx, r, w.mac, 'allow', undefined, undefined, undefined);
   ctx.auditDecided = true;
-  if (!side) {
-    w.append('tool.call.decision', fields, false);
-    return;
-  }
+  const durable = w.appendRaw('tool.call.decision', m.a, '', '', m.d, side);
+  if (!durable) return;
   // The batch's shared promise: one rejection handler per call, no Promise of the call's own
   // unless the write fails.
-  return w.appendDurable('tool.call.decision', fields).catch((e: unknown) => {
+  return durable.catch((e: unknown) => {
     ctx.log.warn({ call: ctx.id, err: (e as Error).message }, 'audit.refused_call');
     throw new GatewayError('ERR_AUDIT_UNAVAILABLE', undefined, { data: { retryAfterMs } });
   });
 }
 
-function outcomeType(code: string | undefined): EventType {
+function outcomeType(code: string | undefined): RawEventType {
   if (code === 'ERR_UPSTREAM_TIMEOUT' || code === 'ERR_REQUEST_TIMEOUT') return 'tool.call.timeout';
   if (code === 'ERR_CANCELLED') return 'tool.call.cancelled';
   return 'tool.call.error';
@@ -156,31 +97,32 @@ export function auditOutcome(ctx: CallContext, r: Route | undefined, outcome: Ca
   if (!ctx.auditDecided) {
     ctx.auditDecided = true;
     const result = code === 'ERR_APPROVAL_REQUIRED' ? 'require_approval' : 'deny';
-    w.append('tool.call.decision', decisionRecord(ctx, r, w.hmacKey, result, code ?? 'ERR_INTERNAL', data.rule, err?.message), false);
+    const m = decisionMembers(ctx, r, w.mac, result, code ?? 'ERR_INTERNAL', data.rule, err?.message);
+    w.appendRaw('tool.call.decision', m.a, '', '', m.d, false);
     if (code === 'ERR_RATE_LIMITED' || code === 'ERR_QUOTA_EXCEEDED') {
       w.append('ratelimit.exceeded', { call: ctx.id, actor: actorOf(ctx), code, ...(typeof data.rule === 'string' ? { rule: bound(data.rule, 128) } : {}), method }, false);
     }
   }
-  const ms = Math.round(Number(process.hrtime.bigint() - ctx.startedAt) / 1000) / 1000;
-  const target: Record<string, unknown> = { kind: kindOf(method) };
-  if (r?.kind === 'upstream') target.upstream = bound(r.upstream, 64);
   if (err) {
-    w.append(outcomeType(code), { call: ctx.id, target, error: { code: err.code, ...(code !== undefined ? { portcullis: code } : {}) }, ms }, false);
+    const m = errorMembers(ctx, r, err.code, code);
+    w.appendRaw(outcomeType(code), m.a, m.b, m.c, m.d, false);
     return;
   }
   const result = (outcome as { result: Record<string, unknown> }).result;
-  let d: ReturnType<typeof payloadDigest>;
-  try {
-    d = payloadDigest(w.hmacKey, result);
-  } catch {
-    // A result too deep to serialise never reaches the client either: the reply turns it into
-    // ERR_UPSTREAM_PROTOCOL (http/call-reply.ts relayable), so that is the outcome on record.
-    w.append('tool.call.error', { call: ctx.id, target, error: { code: ERRORS.ERR_UPSTREAM_PROTOCOL.rpc, portcullis: 'ERR_UPSTREAM_PROTOCOL' }, ms }, false);
-    return;
+  let text = resultTextOf(result);
+  if (text === undefined) {
+    try {
+      text = JSON.stringify(result);
+    } catch {
+      // A result too deep to serialise never reaches the client either: the reply turns it into
+      // ERR_UPSTREAM_PROTOCOL (http/call-reply.ts relayable), so that is the outcome on record.
+      const m = errorMembers(ctx, r, ERRORS.ERR_UPSTREAM_PROTOCOL.rpc, 'ERR_UPSTREAM_PROTOCOL');
+      w.appendRaw('tool.call.error', m.a, m.b, m.c, m.d, false);
+      return;
+    }
   }
-  const rec: Record<string, unknown> = { bytes: d.bytes, hmac_sha256: d.hmac_sha256, is_error: result.isError === true };
-  if (d.keys) rec.keys = d.keys;
-  w.append('tool.call.result', { call: ctx.id, ms, result: rec, target }, false);
+  const m = resultMembers(ctx, r, w.mac, result, text);
+  w.appendRaw('tool.call.result', m.a, m.b, m.c, m.d, false);
 }
 
 function listRecord(ctx: CallContext, result: Record<string, unknown>): void {

@@ -6,7 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
-import { payloadDigest } from '../../../src/audit/records.js';
+import fc from 'fast-check';
+import { keyNames } from '../../../src/audit/records.js';
+import { PayloadMac } from '../../../src/audit/payload-mac.js';
 import { recordLine } from '../../../src/audit/writer.js';
 import { canonicalReference } from '../../../src/audit/canonical.js';
 import { CompactRange, leafHash, nodeHash, rootFromLeaves, rootOfRange } from '../../../src/audit/merkle.js';
@@ -15,15 +17,28 @@ import { createHash } from 'node:crypto';
 const env = { log: 'portcullis/acme', prev: 'cd'.repeat(32), seq: 7, ts: '2026-11-24T03:55:00.123Z', type: 'tool.call.decision', v: 1 as const };
 
 describe('audit hot path', () => {
-  it('payloadDigest keeps bytes, HMAC and bounded key names', () => {
-    const key = randomBytes(32);
-    const value = { b: 1, a: 'é', ['k'.repeat(200)]: true };
-    const d = payloadDigest(key, value);
-    const text = JSON.stringify(value);
-    assert.equal(d.hmac_sha256, createHmac('sha256', key).update(text).digest('hex'));
-    assert.equal(d.bytes, Buffer.byteLength(text));
-    assert.deepEqual(d.keys, ['b', 'a', 'k'.repeat(128)]);
-    assert.equal(payloadDigest(key, undefined).hmac_sha256, createHmac('sha256', key).update('').digest('hex'));
+  it('PayloadMac equals createHmac on any text, and keyNames keeps bounded key names', () => {
+    const keys = [randomBytes(32), randomBytes(7), randomBytes(64), randomBytes(100)];
+    const texts = ['', '{"a":1}', 'é€😀', 'lone \ud800 surrogate', 'x'.repeat(30_000), 'é'.repeat(30_000), JSON.stringify({ b: 1, a: 'é' })];
+    for (const key of keys) {
+      const mac = new PayloadMac(key);
+      for (const t of texts) {
+        const d = mac.digest(t);
+        assert.equal(d.hex, createHmac('sha256', key).update(t).digest('hex'), `${key.length}-byte key, ${t.length} units`);
+        assert.equal(d.bytes, Buffer.byteLength(t));
+      }
+    }
+    const mac = new PayloadMac(keys[0]!);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (t) => {
+        assert.equal(mac.digest(t).hex, createHmac('sha256', keys[0]!).update(t).digest('hex'));
+      }),
+      { numRuns: 300 },
+    );
+    assert.deepEqual(keyNames({ b: 1, a: 'é', ['k'.repeat(200)]: true }), ['b', 'a', 'k'.repeat(128)]);
+    assert.equal(keyNames([1]), undefined);
+    assert.equal(keyNames('text'), undefined);
+    assert.equal(keyNames(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])))?.length, 64);
   });
 
   it('recordLine equals the reference canonical form, sorted or not', () => {
