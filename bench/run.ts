@@ -9,7 +9,8 @@
  * named workloads: call1k, call100k, gov, audit, list, ping, paced, stdio, idle), --gw-arg ARG (an extra
  * node option for gateway A, repeatable, e.g. --gw-arg --max-old-space-size=256), --auth (gateway A
  * requires a bearer JWT, see bench/auth.ts), --audit (every gateway writes the audit log, as shipped; by
- * default only the `audit` workload's second gateway does).
+ * default only the `audit` workload's second gateway does), --rounds N (alternating off/on rounds of the
+ * `gov` and `audit` workloads, default 3, at most 9; each round's difference is printed too).
  *
  * Exit status: 0 when the harness worked (targets are informational: MISS still exits 0);
  * 1 when the harness failed, e.g. a wrong or failed response.
@@ -51,7 +52,9 @@ const PACED_MS = quick ? 4000 : 10_000;
 const STDIO_CALLS = quick ? 1000 : 3000;
 const IDLE_SESSIONS = 1000;
 const SETTLE_MS = 2500;
-const GOV_ROUNDS = quick ? 1 : 3;
+const roundsArg = argv.indexOf('--rounds');
+/** Alternating off/on rounds of the `gov` and `audit` workloads (the verdict is on their means). */
+const GOV_ROUNDS = roundsArg >= 0 ? Math.max(1, Math.min(9, Math.floor(Number(argv[roundsArg + 1])) || 3)) : quick ? 1 : 3;
 const GOV_ROW = 'governance on: tools/call 1 KB (policy + CEL + guards + schema + rate limits)';
 /** Gateway CPU per call that governance adds, from the `gov` workload (same run). */
 let governanceAddedUs: number | undefined;
@@ -396,7 +399,7 @@ async function main(): Promise<number> {
             AUDIT_ROW,
             d,
             on[on.length - 1]!,
-            `${GOV_ROUNDS} alternating rounds: audit off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; auditing adds ${auditAddedUs.toFixed(1)} µs, throughput ${auditThroughput.toFixed(2)}x`,
+            `${GOV_ROUNDS} alternating rounds: audit off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; auditing adds ${auditAddedUs.toFixed(1)} µs, throughput ${auditThroughput.toFixed(2)}x (per round: ${off.map((o, i) => `${((on[i]!.cpuUsPerCall.gateway ?? NaN) - (o.cpuUsPerCall.gateway ?? NaN)).toFixed(1)} µs ${(on[i]!.rps / o.rps).toFixed(2)}x`).join(', ')})`,
             gwN.proc.pid,
           ),
         );
