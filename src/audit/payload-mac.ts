@@ -19,19 +19,24 @@ export interface PayloadDigestParts {
   hex: string;
 }
 
+/**
+ * (K ⊕ ipad) ‖ message and (K ⊕ opad) ‖ inner digest, shared by every log's PayloadMac: digest()
+ * is synchronous, so one pair of buffers serves all tenants (a tenant's log keeps only its pads).
+ */
+const INNER = Buffer.allocUnsafe(BLOCK + SCRATCH_BYTES);
+const OUTER = Buffer.allocUnsafe(BLOCK + 32);
+
 export class PayloadMac {
-  /** (K ⊕ ipad) ‖ room for the message. */
-  private readonly inner = Buffer.allocUnsafe(BLOCK + SCRATCH_BYTES);
-  /** (K ⊕ opad) ‖ room for the inner digest. */
-  private readonly outer = Buffer.allocUnsafe(BLOCK + 32);
+  private readonly ipad = Buffer.alloc(BLOCK);
+  private readonly opad = Buffer.alloc(BLOCK);
 
   constructor(private readonly key: Buffer) {
     // Keys longer than a block are hashed first (RFC 2104 §2); shorter ones are zero-padded.
     const k = key.length > BLOCK ? hash('sha256', key, 'buffer') : key;
     for (let i = 0; i < BLOCK; i += 1) {
       const b = i < k.length ? (k[i] as number) : 0;
-      this.inner[i] = b ^ 0x36;
-      this.outer[i] = b ^ 0x5c;
+      this.ipad[i] = b ^ 0x36;
+      this.opad[i] = b ^ 0x5c;
     }
   }
 
@@ -41,10 +46,12 @@ export class PayloadMac {
     if (text.length * 3 > SCRATCH_BYTES) {
       return { bytes: Buffer.byteLength(text), hex: createHmac('sha256', this.key).update(text).digest('hex') };
     }
-    const n = this.inner.write(text, BLOCK, 'utf8');
-    // The inner digest as a latin1 string (one char per byte) written straight after the outer
+    this.ipad.copy(INNER, 0);
+    const n = INNER.write(text, BLOCK, 'utf8');
+    this.opad.copy(OUTER, 0);
+    // The inner digest as a 'binary' string (one char per byte) written straight after the outer
     // pad: no Buffer of its own (a Buffer digest costs about twice as much, see merkle.ts sha256Pooled).
-    this.outer.write(hash('sha256', this.inner.subarray(0, BLOCK + n), 'binary'), BLOCK, 'latin1');
-    return { bytes: n, hex: hash('sha256', this.outer, 'hex') };
+    OUTER.write(hash('sha256', INNER.subarray(0, BLOCK + n), 'binary'), BLOCK, 'latin1');
+    return { bytes: n, hex: hash('sha256', OUTER, 'hex') };
   }
 }

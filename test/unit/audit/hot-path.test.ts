@@ -28,6 +28,12 @@ describe('audit hot path', () => {
         assert.equal(d.bytes, Buffer.byteLength(t));
       }
     }
+    // Every log's PayloadMac shares one pair of scratch buffers: interleaved keys stay apart.
+    const [m0, m1] = [new PayloadMac(keys[0]!), new PayloadMac(keys[1]!)];
+    for (const t of ['a', 'bb', 'a']) {
+      assert.equal(m0.digest(t).hex, createHmac('sha256', keys[0]!).update(t).digest('hex'));
+      assert.equal(m1.digest(t).hex, createHmac('sha256', keys[1]!).update(t).digest('hex'));
+    }
     const mac = new PayloadMac(keys[0]!);
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (t) => {
