@@ -84,10 +84,10 @@ function rootOf(head: Head): Buffer {
 }
 
 const ENVELOPE = ['log', 'prev', 'seq', 'ts', 'type', 'v'] as const;
+const ENVELOPE_KEYS: ReadonlySet<string> = new Set(ENVELOPE);
 
 /** Event types written through appendRaw: plain names, placed in the line without escaping. */
 export type RawEventType = 'tool.call.decision' | 'tool.call.result' | 'tool.call.error' | 'tool.call.timeout' | 'tool.call.cancelled';
-const ENVELOPE_KEYS: ReadonlySet<string> = new Set(ENVELOPE);
 
 let tsMs = 0;
 let tsText = '';
@@ -308,10 +308,7 @@ export class LogWriter {
   append(type: EventType, fields: Fields, durable: false): number;
   append(type: EventType, fields: Fields, durable: boolean): number | Promise<number>;
   append(type: EventType, fields: Fields, durable: boolean): number | Promise<number> {
-    if (this.stats.alarm !== undefined || this.closed || this.queued >= MAX_QUEUE) {
-      this.stats.dropped += 1;
-      this.gap ??= { count: 0, since: new Date().toISOString() };
-      this.gap.count += 1;
+    if (this.refuses()) {
       if (durable) return Promise.reject(new Error(this.unavailable() ?? 'audit queue full'));
       return -1;
     }
@@ -349,12 +346,7 @@ export class LogWriter {
    * `durable`: the batch's shared promise, as appendDurable.
    */
   appendRaw(type: RawEventType, a: string, b: string, c: string, d: string, durable: boolean): Promise<void> | undefined {
-    if (this.stats.alarm !== undefined || this.closed || this.queued >= MAX_QUEUE) {
-      this.stats.dropped += 1;
-      this.gap ??= { count: 0, since: new Date().toISOString() };
-      this.gap.count += 1;
-      return durable ? Promise.reject(new Error(this.unavailable() ?? 'audit queue full')) : undefined;
-    }
+    if (this.refuses()) return durable ? Promise.reject(new Error(this.unavailable() ?? 'audit queue full')) : undefined;
     if (this.gap && this.stats.failure === undefined) this.writeGap();
     const seq = this.size;
     const line = `{${a === '' ? '' : `${a},`}"log":${this.originJson}${b === '' ? '' : `,${b}`},"prev":"${this.prev}"${c === '' ? '' : `,${c}`},"seq":${seq}${d === '' ? '' : `,${d}`},"ts":"${isoNow()}","type":"${type}","v":1}`;
@@ -363,6 +355,15 @@ export class LogWriter {
     const batch = durable ? (this.batch ??= newBatch()) : undefined;
     this.schedule();
     return batch?.promise;
+  }
+
+  /** True, and the record counted into the next `audit.gap`, when the log cannot take a record now. */
+  private refuses(): boolean {
+    if (this.stats.alarm === undefined && !this.closed && this.queued < MAX_QUEUE) return false;
+    this.stats.dropped += 1;
+    this.gap ??= { count: 0, since: new Date().toISOString() };
+    this.gap.count += 1;
+    return true;
   }
 
   private writeGap(): void {

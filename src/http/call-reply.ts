@@ -61,9 +61,11 @@ export function relayable(response: JsonRpcResponse): string {
     const id = response.id;
     if ('result' in response && (typeof id === 'string' || typeof id === 'number')) {
       // The same bytes as JSON.stringify(success(id, result)), with the result's text kept for the audit HMAC.
-      const text = JSON.stringify(response.result);
-      rememberResultText(response.result, text);
-      return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${text}}`;
+      const text = JSON.stringify(response.result) as string | undefined;
+      if (text !== undefined) {
+        rememberResultText(response.result, text);
+        return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${text}}`;
+      }
     }
     return JSON.stringify(response);
   } catch {
