@@ -11,6 +11,7 @@ import type { Authenticator } from '../auth/resource/authenticator.js';
 import { isAuthError, sendAuthError } from '../auth/resource/challenge.js';
 import { registerAdminKeys, type AdminKeys } from './admin/keys.js';
 import { registerAdminPolicies } from './admin/policies.js';
+import { registerAdminAudit } from './admin/audit.js';
 import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
@@ -215,6 +216,7 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
   }
 
   registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)), () => core.runtime.audit);
+  registerAdminAudit(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)), () => core.runtime.audit);
   registerAdminPolicies(
     app,
     { service: () => core.runtime.policy, policyEnabled: () => core.snapshot().policy.enabled, guard: opts.adminKeys, audit: () => core.runtime.audit },

@@ -14,6 +14,8 @@ import { gatewayYaml, upstreamYaml } from './helpers-wire.js';
 import { modernCall } from './rate-limits-load.js';
 import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { corporaDir } from '../helpers/corpora.js';
+import { parseVerifierKey } from '../../src/audit/checkpoint.js';
+import { verifyLog } from '../../src/audit/verify.js';
 
 interface Rec {
   seq: number;
@@ -127,6 +129,38 @@ describe('audit log at the wire', () => {
     assert.equal((created.target as { key: string }).key, made.id);
     assert.ok(!JSON.stringify(sys).includes(made.key), 'the new key itself is never recorded');
     assert.ok(sys.some((r) => r.type === 'upstream.health' && r.upstream === 'mock' && r.health === 'healthy'));
+  });
+
+  it("an admin rotates its tenant log's signing key on the running gateway; verify follows it from the new key alone", async () => {
+    const url = `${gw.url}/admin/api/audit/rotate-key`;
+    const user = await fetch(url, { method: 'POST', headers: auth('beta') });
+    assert.equal(user.status, 403, 'a tenant user without the admin role is refused');
+    const admin = await issueApiKey(gw, 'k-rotate-admin', 'beta', ['admin']);
+    const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { log: string; oldKey: string; newKey: string };
+    assert.equal(body.log, 't-beta');
+    assert.notEqual(body.oldKey, body.newKey);
+    const keyFile = join(auditDir(gw), 'keys', 't-beta.pub');
+    assert.equal(readFileSync(keyFile, 'utf8').trim(), body.newKey);
+    assert.equal((await modernCall(gw.mcp, 'mock__echo', { text: 'after rotation' }, auth('beta'))).status, 200);
+    await gw.gateway.audit.drain();
+    const recs = recordsOf(gw, 't-beta');
+    const rotated = recs.find((r) => r.type === 'audit.key_rotated');
+    assert.ok(rotated, 'audit.key_rotated in the tenant log');
+    assert.deepEqual([rotated.old_key, rotated.new_key], [body.oldKey, body.newKey]);
+    const sys = recordsOf(gw, 'system').find((r) => r.type === 'admin.audit.key_rotated');
+    assert.deepEqual(sys?.target, { log: 't-beta' });
+    // The once-a-second checkpoint covers the rotation record (bounded wait).
+    const logDir = join(auditDir(gw), 'logs', 't-beta');
+    const deadline = Date.now() + 5000;
+    let report = verifyLog({ logDir, keys: [parseVerifierKey(body.newKey)] });
+    while ((!report.ok || (report.latestCheckpoint?.size ?? 0) <= rotated.seq) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      report = verifyLog({ logDir, keys: [parseVerifierKey(body.newKey)] });
+    }
+    assert.equal(report.ok, true, JSON.stringify(report.failure));
+    assert.ok((report.latestCheckpoint?.size ?? 0) > rotated.seq, 'a checkpoint signed after the rotation covers it');
   });
 
   it('config reloads land in the system log', async () => {

@@ -1,0 +1,43 @@
+/**
+ * Admin API for the audit log: an admin rotates the signing key of its own tenant's log, on the
+ * running gateway. The writer appends `audit.key_rotated {old_key, new_key}`, the next
+ * checkpoint is signed by both keys, later ones by the new key only (docs/audit.md, "Key
+ * rotation"); the action itself is recorded as `admin.audit.key_rotated` in the system log.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal } from '../../pipeline/context.js';
+import { GatewayError } from '../../pipeline/errors.js';
+import { sendError, sendJson } from '../respond.js';
+import { auditAdmin } from '../../audit/events.js';
+import type { AuditService } from '../../audit/service.js';
+import type { AdminKeys } from './keys.js';
+
+export function registerAdminAudit(
+  app: FastifyInstance,
+  guard: Pick<AdminKeys, 'enabled' | 'isAdmin'>,
+  principalOf: (req: IncomingMessage) => Principal,
+  onError: (res: ServerResponse, e: unknown) => void,
+  audit: () => AuditService | undefined,
+): void {
+  app.post('/admin/api/audit/rotate-key', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    const p = principalOf(req.raw);
+    if (!guard.enabled()) return sendError(res, new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled'));
+    if (!guard.isAdmin(p)) return sendError(res, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
+    try {
+      const svc = audit();
+      if (!svc?.enabled) throw new GatewayError('ERR_NOT_FOUND', 'The audit log is off');
+      const w = svc.tenantLog(p.tenant);
+      // An alarmed or failing log could not record the rotation: refuse rather than sign with a key nobody was told of.
+      const why = w ? w.unavailable() ?? w.stats.failure : 'audit log unavailable';
+      if (!w || why !== undefined) throw new GatewayError('ERR_AUDIT_UNAVAILABLE', `The tenant's audit log cannot record a rotation now: ${why}`);
+      const keys = w.rotateKey();
+      auditAdmin(svc, 'audit.key_rotated', p, { log: w.logId });
+      sendJson(res, 200, { log: w.logId, oldKey: keys.old, newKey: keys.new }, { 'cache-control': 'no-store' });
+    } catch (e) {
+      onError(res, e);
+    }
+  });
+}
