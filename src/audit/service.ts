@@ -166,6 +166,16 @@ export class AuditService {
     return this.cfg.enabled ? this.writer(this.logIdOf(tenant)) : undefined;
   }
 
+  /** The system log (opened on first use). */
+  systemLog(): LogWriter | undefined {
+    return this.cfg.enabled ? this.writer(SYSTEM_LOG) : undefined;
+  }
+
+  /** Why a log could not be opened, if it could not. */
+  brokenReason(logId: string): string | undefined {
+    return this.broken.get(logId)?.reason;
+  }
+
   /** tenantLogId, remembered: it runs for every audited call's records. */
   private logIdOf(tenant: string): string {
     let id = this.logIds.get(tenant);

@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { CheckpointError, parseVerifierKey, type VerifierKey } from '../audit/checkpoint.js';
 import { IntegrityError, VerifyUsageError, proveConsistency, proveInclusion, verifyLog, type VerifyReport } from '../audit/verify.js';
 import { addExportCommand } from './audit-export.js';
+import { addRotateKeyCommand } from './audit-rotate.js';
 
 /** Where output goes; tests replace it. */
 export interface AuditCliDeps {
@@ -180,5 +181,6 @@ export function auditCommand(overrides: Partial<AuditCliDeps> = {}): Command {
   // Hook for more audit subcommands (one line each), e.g.:
   //   addExportCommand(audit);   // src/cli/audit-export.ts
   addExportCommand(audit);
+  addRotateKeyCommand(audit);
   return audit;
 }
