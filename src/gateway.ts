@@ -110,6 +110,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   // Sink lag and backlog come from the remote sinks once they start (at listen).
   let remotes: AuditRemotes | undefined;
   metrics?.registerAuditGauges(auditGaugeSource(audit, () => remotes?.lag() ?? []));
+  metrics?.registerCaptureStats(() => capture.stats());
   const policyService = new PolicyService(store.policyRules, log);
   policyService.onChange((tenant) => auditPolicyChange(audit, tenant));
   policyService.onChange((tenant) => fanout.policyChanged(tenant));

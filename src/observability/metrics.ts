@@ -10,6 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ERRORS } from '../pipeline/errors.js';
+import type { CaptureStats } from '../audit/capture/writer.js';
 
 /** Label value for anything outside the bounded set. */
 export const OTHER = '_other';
@@ -29,6 +30,8 @@ export const METRIC_NAMES = [
   'portcullis_audit_lag_seconds',
   'portcullis_audit_checkpoint_age_seconds',
   'portcullis_audit_sink_backlog',
+  'portcullis_capture_records_total',
+  'portcullis_capture_queued',
 ] as const;
 
 /** MCP methods that get their own label value (both eras); any other method is `_other`. */
@@ -134,6 +137,7 @@ export class GatewayMetrics {
   private readonly auth = new Map<string, Tally>();
   private readonly restartsSeen = new Map<string, number>();
   private audit: (() => AuditStats) | undefined;
+  private capture: (() => CaptureStats) | undefined;
 
   constructor(opts: { maxTenants: number; state?: GatewayState }) {
     this.tenants = new LabelCap(opts.maxTenants);
@@ -216,6 +220,31 @@ export class GatewayMetrics {
     gauge('portcullis_audit_sink_backlog', 'Audit records waiting per sink.', ['sink'], (g) => {
       for (const [sink, n] of Object.entries(audit()?.sinkBacklog ?? {})) g.set({ sink }, n);
     });
+    const capture = (): CaptureStats | undefined => this.capture?.();
+    new Counter({
+      name: 'portcullis_capture_records_total',
+      help: 'Payload capture lines by result: written, dropped (queue full) or failed (redaction or disk error).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        // The capture writer's own counts only grow: read them as they are.
+        this.reset();
+        const c = capture();
+        if (!c) return;
+        this.inc({ result: 'written' }, c.written);
+        this.inc({ result: 'dropped' }, c.dropped);
+        this.inc({ result: 'failed' }, c.failed);
+      },
+    });
+    gauge('portcullis_capture_queued', 'Payload capture lines waiting to be written.', [], (g) => {
+      const c = capture();
+      if (c) g.set(c.queued);
+    });
+  }
+
+  /** Connects the payload capture's statistics; read at each scrape. */
+  registerCaptureStats(stats: () => CaptureStats): void {
+    this.capture = stats;
   }
 
   /** Connects the audit service's statistics; read at each scrape. */

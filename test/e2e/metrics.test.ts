@@ -91,6 +91,17 @@ describe('metrics on the main listener (open mode)', () => {
     assert.equal(find(s, 'portcullis_audit_sink_backlog', { sink: 'file' })[0]?.value, 3);
   });
 
+  test('payload capture counts are read from the capture service at scrape time', async () => {
+    // The real service is registered at start: nothing is captured here (no virtual server enables it).
+    const idle = parse(await (await fetch(`${gw.url}/metrics`)).text());
+    assert.deepEqual(['written', 'dropped', 'failed'].map((result) => find(idle, 'portcullis_capture_records_total', { result })[0]?.value), [0, 0, 0]);
+    assert.equal(find(idle, 'portcullis_capture_queued', {})[0]?.value, 0);
+    gw.gateway.metrics!.registerCaptureStats(() => ({ written: 7, bytes: 900, dropped: 2, failed: 1, deleted: 0, queued: 3 }));
+    const s = parse(await (await fetch(`${gw.url}/metrics`)).text());
+    assert.deepEqual(['written', 'dropped', 'failed'].map((result) => find(s, 'portcullis_capture_records_total', { result })[0]?.value), [7, 2, 1]);
+    assert.equal(find(s, 'portcullis_capture_queued', {})[0]?.value, 3);
+  });
+
   test('a crashed stdio process is restarted and counted', async () => {
     const before = parse(await (await fetch(`${gw.url}/metrics`)).text());
     assert.equal(find(before, 'portcullis_upstream_restarts_total', { upstream: 'mock' })[0]?.value, 0);
