@@ -114,6 +114,8 @@ function isoNow(): string {
 
 /** Initial size of a batch's staging buffer (it grows by doubling). */
 const STAGE_BYTES = 64 * 1024;
+/** A grown staging buffer up to this size is kept for reuse; a larger one is left to the GC. */
+const MAX_SPARE_BYTES = 1024 * 1024;
 
 type Envelope = { log: string; prev: string; seq: number; ts: string; type: string; v: 1 };
 
@@ -202,8 +204,13 @@ export class LogWriter {
    * slot holds 0x00 while its leaf hash SHA-256(0x00 ‖ line) is taken, then the previous line's
    * '\n' (the first slot is not written). `stageLen` bytes are used.
    */
-  private stage = Buffer.allocUnsafe(STAGE_BYTES);
+  private stage: Buffer = Buffer.allocUnsafe(STAGE_BYTES);
   private stageLen = 0;
+  /**
+   * The last written batch's buffer, staged into again once its write succeeded: a fresh 64 KB
+   * Buffer per batch is external memory the GC has to track, several hundred times a second.
+   */
+  private spare: Buffer | undefined;
   /** Bytes of a failed batch, written again ahead of the stage by the next flush. */
   private retry: Buffer | undefined;
   /** Records sequenced but not yet durably written (the stage and `retry`). */
@@ -436,12 +443,15 @@ export class LogWriter {
     const count = this.queued;
     const batch = this.batch;
     let buf: Buffer = this.retry ?? Buffer.alloc(0);
+    let staged: Buffer | undefined;
     if (this.stageLen > 0) {
       this.stage[this.stageLen] = 0x0a;
       const body = this.stage.subarray(1, this.stageLen + 1);
       buf = this.retry ? Buffer.concat([this.retry, body]) : body;
-      // The staged bytes now belong to this write; the next records go to a fresh buffer.
-      this.stage = Buffer.allocUnsafe(STAGE_BYTES);
+      // The staged bytes now belong to this write; the next records go to the spare buffer.
+      staged = this.stage;
+      this.stage = this.spare ?? Buffer.allocUnsafe(STAGE_BYTES);
+      this.spare = undefined;
       this.stageLen = 0;
     }
     this.retry = undefined;
@@ -464,6 +474,8 @@ export class LogWriter {
           this.stats.failure = undefined;
         }
         batch?.resolve();
+        // Written: its buffer can take a later batch. (After a failure it cannot: `retry` points into it.)
+        if (staged !== undefined && staged.length <= MAX_SPARE_BYTES) this.spare = staged;
         this.flushing = false;
         try {
           this.deps.onDurable(this.logId, head.size - 1);
