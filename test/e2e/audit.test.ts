@@ -239,4 +239,22 @@ describe('audit fail-closed', () => {
       await m.close();
     }
   });
+
+  it('a key rotation on a log that cannot be written is refused with 503 and writes nothing', async () => {
+    const m = await startMockHttp({ mode: 'modern' });
+    const blocker = join(gw.dir, 'not-a-dir-either');
+    writeFileSync(blocker, 'a regular file');
+    const g = await startGateway(gatewayYaml([upstreamYaml('mock', 'streamable-http', m.url)], `auth: { apiKeys: { enabled: true } }\naudit: { dir: ${JSON.stringify(join(blocker, 'audit'))} }`));
+    try {
+      const admin = await issueApiKey(g, 'k-admin', 'acme', ['admin']);
+      const r = await fetch(`${g.url}/admin/api/audit/rotate-key`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+      assert.equal(r.status, 503);
+      const body = (await r.json()) as { error?: { data?: { portcullis?: string } } };
+      assert.equal(body.error?.data?.portcullis, 'ERR_AUDIT_UNAVAILABLE');
+      assert.ok(!existsSync(join(blocker, 'audit')), 'nothing was written');
+    } finally {
+      await g.close();
+      await m.close();
+    }
+  });
 });

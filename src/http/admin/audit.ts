@@ -30,9 +30,9 @@ export function registerAdminAudit(
       const svc = audit();
       if (!svc?.enabled) throw new GatewayError('ERR_NOT_FOUND', 'The audit log is off');
       const w = svc.tenantLog(p.tenant);
-      // An alarmed or failing log could not record the rotation: refuse rather than sign with a key nobody was told of.
-      const why = w ? w.unavailable() ?? w.stats.failure : 'audit log unavailable';
-      if (!w || why !== undefined) throw new GatewayError('ERR_AUDIT_UNAVAILABLE', `The tenant's audit log cannot record a rotation now: ${why}`);
+      // An alarmed or failing log could not record the rotation: refuse rather than sign with a key
+      // nobody was told of. The reason stays out of the answer, as /readyz keeps it from callers.
+      if (!w || (w.unavailable() ?? w.stats.failure) !== undefined) throw new GatewayError('ERR_AUDIT_UNAVAILABLE', "The tenant's audit log cannot record a rotation now");
       const keys = w.rotateKey();
       auditAdmin(svc, 'audit.key_rotated', p, { log: w.logId });
       sendJson(res, 200, { log: w.logId, oldKey: keys.old, newKey: keys.new }, { 'cache-control': 'no-store' });
