@@ -11,7 +11,7 @@ import { GatewayError } from '../../pipeline/errors.js';
 import { sendError, sendJson } from '../respond.js';
 import { auditAdmin } from '../../audit/events.js';
 import type { AuditService } from '../../audit/service.js';
-import type { AdminKeys } from './keys.js';
+import { adminRefusal, type AdminKeys } from './keys.js';
 
 export function registerAdminAudit(
   app: FastifyInstance,
@@ -24,8 +24,8 @@ export function registerAdminAudit(
     reply.hijack();
     const res = reply.raw;
     const p = principalOf(req.raw);
-    if (!guard.enabled()) return sendError(res, new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled'));
-    if (!guard.isAdmin(p)) return sendError(res, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
+    const refused = adminRefusal(guard, p);
+    if (refused) return sendError(res, refused);
     try {
       const svc = audit();
       if (!svc?.enabled) throw new GatewayError('ERR_NOT_FOUND', 'The audit log is off');

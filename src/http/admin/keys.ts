@@ -25,6 +25,13 @@ export interface AdminKeys {
   isAdmin(p: Principal): boolean;
 }
 
+/** Why `p` may not use the admin API (no API keys configured, or no admin role), or undefined when it may. */
+export function adminRefusal(guard: Pick<AdminKeys, 'enabled' | 'isAdmin'>, p: Principal): GatewayError | undefined {
+  if (!guard.enabled()) return new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled');
+  if (!guard.isAdmin(p)) return new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required');
+  return undefined;
+}
+
 const CreateBody = z
   .object({
     name: z.string().min(1).max(128),
@@ -49,8 +56,8 @@ export function registerAdminKeys(
       reply.hijack();
       const res = reply.raw;
       const p = principalOf(req.raw);
-      if (!keys.enabled()) return sendError(res, new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled'));
-      if (!keys.isAdmin(p)) return sendError(res, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
+      const refused = adminRefusal(keys, p);
+      if (refused) return sendError(res, refused);
       fn(p, req.raw, res, (req.params ?? {}) as Record<string, string>).catch((e: unknown) => onError(res, e));
     };
 

@@ -14,7 +14,7 @@ import { readBody } from '../body.js';
 import { sendError, sendJson } from '../respond.js';
 import { auditAdmin } from '../../audit/events.js';
 import type { AuditService } from '../../audit/service.js';
-import type { AdminKeys } from './keys.js';
+import { adminRefusal, type AdminKeys } from './keys.js';
 
 const MAX_BODY = 32 * 1024;
 const ID_RE = /^[a-zA-Z0-9_.-]{1,64}$/;
@@ -40,8 +40,9 @@ export function registerAdminPolicies(app: FastifyInstance, admin: AdminPolicies
       const res = reply.raw;
       const p = principalOf(req.raw);
       const svc = admin.service();
-      if (!admin.guard.enabled() || !svc) return sendError(res, new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled'));
-      if (!admin.guard.isAdmin(p)) return sendError(res, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
+      if (!svc) return sendError(res, new GatewayError('ERR_NOT_FOUND', 'The admin API needs `auth` with API keys enabled'));
+      const refused = adminRefusal(admin.guard, p);
+      if (refused) return sendError(res, refused);
       fn(p, svc, req.raw, res, (req.params ?? {}) as Record<string, string>).catch((e: unknown) => onError(res, e));
     };
   const idOf = (params: Record<string, string>): string => {

@@ -9,6 +9,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { keyNames } from '../../../src/audit/records.js';
 import { PayloadMac } from '../../../src/audit/payload-mac.js';
+import { relayable } from '../../../src/http/call-reply.js';
+import { resultTextOf } from '../../../src/mcp/result-text.js';
 import { recordLine } from '../../../src/audit/writer.js';
 import { canonicalReference } from '../../../src/audit/canonical.js';
 import { CompactRange, leafHash, nodeHash, rootFromLeaves, rootOfRange } from '../../../src/audit/merkle.js';
@@ -45,6 +47,16 @@ describe('audit hot path', () => {
     assert.equal(keyNames([1]), undefined);
     assert.equal(keyNames('text'), undefined);
     assert.equal(keyNames(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i])))?.length, 64);
+  });
+
+  it('the reply keeps the text of the result it wrote, for that result object only', () => {
+    const result = { content: [{ type: 'text', text: 'é "q" \u2028' }], isError: false };
+    const wire = relayable({ jsonrpc: '2.0', id: 7, result });
+    assert.equal(wire, JSON.stringify({ jsonrpc: '2.0', id: 7, result }));
+    assert.equal(resultTextOf(result), JSON.stringify(result));
+    assert.equal(resultTextOf({ ...result }), undefined, 'another object, even an equal one, misses');
+    relayable({ jsonrpc: '2.0', id: 'x', result: { other: true } });
+    assert.equal(resultTextOf(result), undefined, 'one slot: the next reply replaces it');
   });
 
   it('recordLine equals the reference canonical form, sorted or not', () => {
