@@ -28,12 +28,15 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
+/** The SSE response headers as a flat name/value list (writeHead takes one without building an object per reply). */
+const SSE_HEADER_LIST: readonly string[] = Object.entries(SSE_HEADERS).flat();
+
 export interface ReplyOptions {
+  /** Legacy: the session (its id goes out as Mcp-Session-Id on every reply). Modern: undefined. */
   session: LegacySession | undefined;
   /** Modern per-request log level: without one, a modern client gets no log messages. */
   logLevel: string | undefined;
   clientCapabilities: Record<string, unknown>;
-  headers: Record<string, string>;
   /** Called when a modern client closes its stream before the response: that is cancellation. */
   onClientGone: () => void;
   /**
@@ -131,11 +134,13 @@ export class CallReply implements CallSink {
       return;
     }
     if (!this.sse) {
-      const body = data;
       if (!this.res.headersSent && !this.res.destroyed) {
+        const headers = this.headerList();
         const retry = status === 429 || status === 503 ? retryAfter(response) : undefined;
-        this.res.writeHead(status, { ...this.opts.headers, ...(retry ? { 'retry-after': retry } : {}), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-        this.res.end(body);
+        if (retry) headers.push('retry-after', retry);
+        headers.push('content-type', 'application/json', 'content-length', String(Buffer.byteLength(data)));
+        this.res.writeHead(status, headers);
+        this.res.end(data);
       }
       return;
     }
@@ -155,8 +160,16 @@ export class CallReply implements CallSink {
     let body = session.protocolVersion >= '2025-11-25' ? formatSseEvent({ id: session.eventId(stream.id), data: '', retry: RETRY_MS }) : '';
     body += formatSseEvent({ id: session.eventId(stream.id), data });
     stream.end();
-    this.res.writeHead(200, { ...this.opts.headers, ...SSE_HEADERS, 'content-length': Buffer.byteLength(body) });
+    const headers = this.headerList(SSE_HEADER_LIST);
+    headers.push('content-length', String(Buffer.byteLength(body)));
+    this.res.writeHead(200, headers);
     this.res.end(body);
+  }
+
+  /** The reply's own headers (Mcp-Session-Id for legacy sessions) followed by `more`, as a flat list. */
+  private headerList(more: readonly string[] = []): string[] {
+    const session = this.opts.session;
+    return session ? ['mcp-session-id', session.id, ...more] : [...more];
   }
 
   private write(msg: JsonRpcMessage): void {
@@ -168,7 +181,7 @@ export class CallReply implements CallSink {
   private startSse(): void {
     if (this.sse) return;
     this.sse = true;
-    if (!this.res.headersSent && !this.res.destroyed) this.res.writeHead(200, { ...this.opts.headers, ...SSE_HEADERS });
+    if (!this.res.headersSent && !this.res.destroyed) this.res.writeHead(200, this.headerList(SSE_HEADER_LIST));
     const session = this.opts.session;
     if (session) {
       this.stream = session.openStream();

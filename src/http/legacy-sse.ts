@@ -11,7 +11,7 @@ import { failure, isObject, isRequest, success, toMessage, type CallOutcome, typ
 import { parseJsonBody } from '../mcp/json-body.js';
 import { GatewayError } from '../pipeline/errors.js';
 import { handleCall } from '../pipeline/pipeline.js';
-import type { CallContext, Principal } from '../pipeline/context.js';
+import { CallCancel, createCallContext, type Principal } from '../pipeline/context.js';
 import { GATEWAY_INFO, serverCapabilities } from '../pipeline/local/server-info.js';
 import type { CallSink } from '../upstreams/types.js';
 import { LegacySession, type SessionStream } from '../sessions/session.js';
@@ -84,8 +84,8 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     stream.send(failure(msg.id, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight').toRpcError()));
     return;
   }
-  const ac = new AbortController();
-  session.inFlight.set(msg.id, ac);
+  const cancel = new CallCancel();
+  session.inFlight.set(msg.id, cancel);
   const id = msg.id;
   let replied = false;
   const respond = (o: CallOutcome): void => {
@@ -93,7 +93,7 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     replied = true;
     stream.sendText(relayable('error' in o ? failure(id, o.error) : success(id, o.result)));
   };
-  const ctx: CallContext = {
+  const ctx = createCallContext({
     id: core.nextCallId(),
     startedAt: process.hrtime.bigint(),
     snapshot: core.snapshot(),
@@ -103,15 +103,15 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     sessionId: session.id,
     sink: new SseSessionSink(session, stream),
     respond,
-    signal: ac.signal,
+    cancel,
     log: core.log,
     traceparent: undefined,
     runtime: core.runtime,
-    setLogLevel: (l) => (session.logLevel = l),
+    setLogLevel: (l: string) => (session.logLevel = l),
     subscriptions: session.subscriptions,
     // The caller of this request (the same subject as the session's creator, with this token's scopes).
     principal,
-  };
+  });
   void core.track(
     handleCall(ctx)
       .then(respond)

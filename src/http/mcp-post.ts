@@ -23,7 +23,7 @@ import {
 } from '../mcp/jsonrpc.js';
 import { GatewayError } from '../pipeline/errors.js';
 import { handleCall } from '../pipeline/pipeline.js';
-import type { CallContext, ClientFacts, Principal } from '../pipeline/context.js';
+import { CallCancel, createCallContext, type CallContext, type ClientFacts, type Principal } from '../pipeline/context.js';
 import { GATEWAY_INFO, serverCapabilities } from '../pipeline/local/server-info.js';
 import { LegacySession } from '../sessions/session.js';
 import { CallReply } from './call-reply.js';
@@ -119,16 +119,16 @@ function initializeSession(core: GatewayCore, endpoint: Endpoint, principal: Pri
 }
 
 function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySession, principal: Principal, msg: JsonRpcMessage, req: IncomingMessage, res: ServerResponse): void {
-  const headers = { 'mcp-session-id': session.id };
   if (!isRequest(msg)) {
+    const headers = { 'mcp-session-id': session.id };
     session.receive(msg);
     return sendAccepted(res, headers);
   }
   if (session.inFlight.has(msg.id)) {
-    return sendError(res, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight in this session'), msg.id, 200, headers);
+    return sendError(res, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight in this session'), msg.id, 200, { 'mcp-session-id': session.id });
   }
-  const ac = new AbortController();
-  session.inFlight.set(msg.id, ac);
+  const cancel = new CallCancel();
+  session.inFlight.set(msg.id, cancel);
   const client: ClientFacts = {
     era: 'legacy',
     protocolVersion: session.protocolVersion,
@@ -140,17 +140,15 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
     session,
     logLevel: undefined,
     clientCapabilities: session.clientCapabilities,
-    headers,
     onClientGone: () => undefined,
     streamNow: FORWARDED.has(msg.method),
   });
   // A refused call answered as plain JSON gets 429/503 + Retry-After; a streamed reply stays 200.
   const respond = (o: CallOutcome): void => reply.finish(toResponse(msg, o), limitStatus(o));
   // The caller of this request: the session's subject, with the scopes of the token it sent now.
-  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, session.id, req, respond);
-  const ctxWithLevel: CallContext = { ...ctx, setLogLevel: (l) => (session.logLevel = l), subscriptions: session.subscriptions };
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, cancel, session, req, respond);
   void core.track(
-    handleCall(ctxWithLevel).then(
+    handleCall(ctx).then(
       respond,
       (e: unknown) => reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() })),
     ).finally(() => session.inFlight.delete(msg.id)),
@@ -187,16 +185,15 @@ function modernMessage(
   if (!isObject(caps)) return sendError(res, new GatewayError('ERR_MISSING_META', `params._meta["${META.clientCapabilities}"] is required`), id);
   const level = meta?.[META.logLevel];
   const client: ClientFacts = { era: 'modern', protocolVersion: MODERN_VERSION, capabilities: caps, ...(typeof level === 'string' ? { logLevel: level } : {}) };
-  const ac = new AbortController();
+  const cancel = new CallCancel();
   const reply = new CallReply(res, {
     session: undefined,
     logLevel: typeof level === 'string' ? level : undefined,
     clientCapabilities: caps,
-    headers: {},
-    onClientGone: () => ac.abort(),
+    onClientGone: () => cancel.abort(),
   });
   const respond = (o: CallOutcome): void => reply.finish(toResponse(msg, o), modernStatus(o));
-  const ctx = makeContext(core, endpoint, msg, client, principal, reply, ac.signal, undefined, req, respond);
+  const ctx = makeContext(core, endpoint, msg, client, principal, reply, cancel, undefined, req, respond);
   void core.track(
     handleCall(ctx).then(
       respond,
@@ -231,29 +228,30 @@ function makeContext(
   client: ClientFacts,
   principal: Principal,
   reply: CallReply,
-  signal: AbortSignal,
-  sessionId: string | undefined,
+  cancel: CallCancel,
+  session: LegacySession | undefined,
   req: IncomingMessage,
   respond: (o: CallOutcome) => void,
 ): CallContext {
   const traceparent = header(req, 'traceparent');
-  const id = core.nextCallId();
-  return {
-    id,
+  return createCallContext({
+    id: core.nextCallId(),
     startedAt: process.hrtime.bigint(),
     snapshot: core.snapshot(),
     view: core.view(endpoint.name, principal.tenant),
     request,
     client,
-    sessionId,
+    sessionId: session?.id,
     sink: reply,
     respond,
-    signal,
+    cancel,
     log: core.log,
     traceparent: traceparent && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,
     runtime: core.runtime,
+    setLogLevel: session ? (l) => (session.logLevel = l) : undefined,
+    subscriptions: session?.subscriptions,
     principal,
-  };
+  });
 }
 
 function toResponse(req: JsonRpcRequest, o: CallOutcome): JsonRpcResponse {

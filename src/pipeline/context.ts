@@ -6,7 +6,7 @@
 import type { Era } from '../mcp/eras.js';
 import type { CallOutcome, JsonRpcRequest } from '../mcp/jsonrpc.js';
 import type { Logger } from '../observability/logger.js';
-import type { CallSink } from '../upstreams/types.js';
+import type { CallSink, CancelSignal } from '../upstreams/types.js';
 import type { Snapshot } from '../config/compile.js';
 import type { CatalogView } from '../catalog/view.js';
 import type { UpstreamManager } from '../upstreams/manager.js';
@@ -92,6 +92,8 @@ export interface CallContext {
   readonly respond?: (outcome: CallOutcome) => void;
   /** Aborted on cancellation or (modern) client disconnect. */
   readonly signal: AbortSignal;
+  /** The same cancellation without building an AbortSignal: what the pipeline and links listen on. */
+  readonly cancel: CancelSignal;
   readonly log: Logger;
   /** W3C trace context for the upstream hop: the client's, or (tracing on) the hop span's, set before forward. */
   traceparent: string | undefined;
@@ -109,4 +111,115 @@ export interface CallContext {
   auditDecided?: boolean;
   /** Set by forward when the call is handed to an upstream link (past cache, breaker and bulkhead). */
   forwarded?: boolean;
+}
+
+/**
+ * A call's cancellation. A real AbortSignal is built only when something asks for `signal`
+ * (an API that needs one); the pipeline and the upstream links use the CancelSignal face.
+ * Building an AbortSignal and its listeners per call was a measurable share of a call's CPU.
+ */
+export class CallCancel implements CancelSignal {
+  private ac: AbortController | undefined;
+  private cancelled = false;
+  private listeners: (() => void)[] | undefined;
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      if (this.cancelled) this.ac.abort();
+    }
+    return this.ac.signal;
+  }
+
+  get aborted(): boolean {
+    return this.cancelled;
+  }
+
+  /** Listeners run once, when the call is cancelled (every listener here is a once-listener). */
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.cancelled) return;
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const l = this.listeners;
+    if (l === undefined) return;
+    const i = l.indexOf(listener);
+    if (i >= 0) l.splice(i, 1);
+  }
+
+  abort(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const l = this.listeners;
+    this.listeners = undefined;
+    if (l !== undefined) {
+      for (const f of l) {
+        try {
+          f();
+        } catch {
+          /* one listener's failure does not stop the others (as with EventTarget) */
+        }
+      }
+    }
+    this.ac?.abort();
+  }
+}
+
+/** What the front door knows when a call starts; the rest of a CallContext is filled in by the stages. */
+export type CallStart = Omit<CallContext, 'signal' | 'cancel' | 'obs' | 'decision' | 'auditDecided' | 'forwarded'> & { readonly cancel: CallCancel };
+
+/**
+ * The one way the front door builds a CallContext: a class, so that every call's context has the
+ * same shape from the start (a spread copy with fields added later gave each call its own hidden
+ * class, and every stage's property reads went megamorphic).
+ */
+class Context implements CallContext {
+  readonly id: string;
+  readonly startedAt: bigint;
+  readonly snapshot: CallContext['snapshot'];
+  readonly view: CallContext['view'];
+  readonly request: CallContext['request'];
+  readonly client: CallContext['client'];
+  readonly sessionId: string | undefined;
+  readonly sink: CallContext['sink'];
+  readonly respond: CallContext['respond'];
+  readonly log: CallContext['log'];
+  traceparent: string | undefined;
+  obs: CallObs | undefined = undefined;
+  readonly runtime: Runtime;
+  readonly setLogLevel: CallContext['setLogLevel'];
+  readonly subscriptions: CallContext['subscriptions'];
+  principal: Principal;
+  decision: Decision | undefined = undefined;
+  auditDecided: boolean | undefined = undefined;
+  forwarded: boolean | undefined = undefined;
+  readonly cancel: CallCancel;
+
+  constructor(s: CallStart) {
+    this.id = s.id;
+    this.startedAt = s.startedAt;
+    this.snapshot = s.snapshot;
+    this.view = s.view;
+    this.request = s.request;
+    this.client = s.client;
+    this.sessionId = s.sessionId;
+    this.sink = s.sink;
+    this.respond = s.respond;
+    this.log = s.log;
+    this.traceparent = s.traceparent;
+    this.runtime = s.runtime;
+    this.setLogLevel = s.setLogLevel;
+    this.subscriptions = s.subscriptions;
+    this.principal = s.principal;
+    this.cancel = s.cancel;
+  }
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+}
+
+export function createCallContext(s: CallStart): CallContext {
+  return new Context(s);
 }

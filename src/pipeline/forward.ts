@@ -59,12 +59,14 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
   }
   guard.refuseIfOpen();
   const link = await manager.link(principalKey, ctx.sessionId, subjectTokenOf(ctx.principal));
-  const opts = {
+  // One shape for every call's options (conditional spreads gave calls different hidden classes).
+  const opts: CallOptions = {
     sink: ctx.sink,
-    signal: ctx.signal,
+    signal: ctx.cancel,
+    traceparent: ctx.traceparent,
     clientCapabilities: ctx.client.capabilities,
-    ...(ctx.client.logLevel !== undefined ? { logLevel: ctx.client.logLevel } : {}),
-    ...(ctx.traceparent !== undefined ? { traceparent: ctx.traceparent } : {}),
+    logLevel: ctx.client.logLevel,
+    totalMs: undefined,
   };
   if ((r.method === 'resources/subscribe' || r.method === 'resources/unsubscribe') && r.uri !== undefined) {
     const uri = r.uri;
@@ -73,7 +75,7 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     const has = ctx.subscriptions?.has(uri) ?? false;
     if (r.method === 'resources/subscribe' ? has : ctx.subscriptions !== undefined && !has) return adaptOutcome(ctx, link.era, { result: {} });
     // A refusal (open circuit, full bulkhead) must come back as an outcome, so the interest count is restored.
-    const send = (): Promise<CallOutcome> => guard.run(false, ctx.signal, () => callLink(ctx, link, r.method, withoutEnvelope(r.params), opts)).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
+    const send = (): Promise<CallOutcome> => guard.run(false, ctx.cancel, () => callLink(ctx, link, r.method, withoutEnvelope(r.params), opts)).catch((e: unknown) => ({ error: asGatewayError(e).toRpcError() }));
     const o = await manager.changeInterest(r.method, uri, link, send);
     if ('result' in o && ctx.subscriptions) {
       if (r.method === 'resources/subscribe') ctx.subscriptions.add(uri);
@@ -88,7 +90,7 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     return adaptOutcome(ctx, link.era, parked);
   }
   const safe = guard.safe(r.method, base);
-  const send = (p: Record<string, unknown>): Promise<CallOutcome> => guard.run(safe, ctx.signal, () => callLink(ctx, link, r.method, p, opts));
+  const send = (p: Record<string, unknown>): Promise<CallOutcome> => guard.run(safe, ctx.cancel, () => callLink(ctx, link, r.method, p, opts));
   let params = base;
   let outcome = await send(params);
   for (let round = 0; round < MAX_INPUT_ROUNDS; round++) {

@@ -84,7 +84,7 @@ export class LegacySession {
   logLevel: string | undefined;
   closed = false;
   readonly streams = new Map<number, SessionStream>();
-  readonly inFlight = new Map<JsonRpcId, AbortController>();
+  readonly inFlight = new Map<JsonRpcId, { abort(): void }>();
   readonly subscriptions = new Set<string>();
   private readonly pendingClient = new Map<string, PendingClientRequest>();
   private readonly buffer: BufferedEvent[] = [];

@@ -43,6 +43,13 @@ export interface PendingCall {
    * already aborted.
    */
   readonly done: AbortController;
+  /** True once the call has ended (a cheaper test than `done.signal.aborted`). */
+  readonly ended: boolean;
+  /**
+   * Registers the one function that stops this call's transport request when the call ends
+   * first (a timeout, a cancellation); a request that finished calls it harmlessly.
+   */
+  onEnd(stop: () => void): void;
   sawFirstByte: boolean;
   resolve(o: CallOutcome): void;
 }
@@ -145,6 +152,7 @@ export abstract class RpcPeer implements UpstreamLink {
     }
     return new Promise<CallOutcome>((resolve) => {
       let done: AbortController | undefined;
+      let stop: (() => void) | undefined;
       let ended = false;
       const finish = (o: CallOutcome): void => {
         if (!this.pending.delete(id)) return;
@@ -153,6 +161,7 @@ export abstract class RpcPeer implements UpstreamLink {
         if (upstreamProgressToken) this.byProgressToken.delete(upstreamProgressToken);
         opts?.signal.removeEventListener('abort', onAbort);
         done?.abort(CALL_ENDED);
+        if (stop !== undefined) stop();
         resolve(o);
       };
       const cancelUpstream = (reason: string, code: 'ERR_CANCELLED' | 'ERR_UPSTREAM_TIMEOUT'): void => {
@@ -173,6 +182,13 @@ export abstract class RpcPeer implements UpstreamLink {
             if (ended) done.abort(CALL_ENDED);
           }
           return done;
+        },
+        get ended(): boolean {
+          return ended;
+        },
+        onEnd(f: () => void): void {
+          if (ended) f();
+          else stop = f;
         },
         sawFirstByte: false,
         resolve: finish,

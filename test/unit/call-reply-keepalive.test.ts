@@ -10,7 +10,7 @@ import { CallReply } from '../../src/http/call-reply.js';
 
 test('keepAlive writes an SSE comment on an open stream only', async () => {
   const server = createServer((_req, res) => {
-    const reply = new CallReply(res, { session: undefined, logLevel: 'info', clientCapabilities: {}, headers: {}, onClientGone: () => undefined });
+    const reply = new CallReply(res, { session: undefined, logLevel: 'info', clientCapabilities: {}, onClientGone: () => undefined });
     reply.keepAlive(); // not streaming yet: nothing may be written
     reply.notify({ jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: {} });
     reply.keepAlive();

@@ -3,7 +3,9 @@
  * two response shapes MCP allows (a JSON body, or an SSE stream). Every limit violation becomes a
  * GatewayError, never a crash: a hostile upstream costs one call, not the process.
  */
-import type { Dispatcher, Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Pool } from 'undici';
 import { SseParser, SseTooLargeError, type SseEvent } from '../../mcp/sse.js';
 import { toMessage, type JsonRpcMessage } from '../../mcp/jsonrpc.js';
 import { GatewayError } from '../../pipeline/errors.js';
@@ -21,7 +23,16 @@ export interface ExchangeRequest {
   bodyTimeoutMs: number;
 }
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+/** The status line and headers of an upstream response. */
+export interface ResponseHead {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** An upstream response whose body is read as a stream (undici's, or a call's non-JSON answer). */
+export interface UpstreamResponse extends ResponseHead {
+  readonly body: Readable;
+}
 
 /** Sends one request; rejects on network errors, timeouts and aborts (callers map those). */
 export function exchange(pool: Pool, r: ExchangeRequest): Promise<UpstreamResponse> {
@@ -38,7 +49,7 @@ export function exchange(pool: Pool, r: ExchangeRequest): Promise<UpstreamRespon
 }
 
 /** Media type of a response, lowercased, without parameters. */
-export function mediaType(res: UpstreamResponse): string {
+export function mediaType(res: ResponseHead): string {
   return (headerValue(res.headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
@@ -108,11 +119,6 @@ export function parseMessage(text: string): JsonRpcMessage {
   const m = toMessage(v);
   if (typeof m === 'string') throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream sent an invalid JSON-RPC message: ${m}`);
   return m;
-}
-
-/** Reads a JSON response body holding one JSON-RPC message. */
-export async function readJsonMessage(res: UpstreamResponse, max: number): Promise<JsonRpcMessage> {
-  return parseMessage(await readBounded(res, max));
 }
 
 /** What an SSE read learned about resumption, whatever way the stream ended. */

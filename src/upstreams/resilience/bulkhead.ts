@@ -5,6 +5,7 @@
  */
 import { GatewayError } from '../../pipeline/errors.js';
 import type { CompiledBulkhead } from './compile.js';
+import type { CancelSignal } from '../types.js';
 
 interface Waiter {
   grant(): void;
@@ -25,7 +26,7 @@ export class Bulkhead {
   }
 
   /** Takes a slot at once (true), or returns a promise for one; throws ERR_UPSTREAM_BUSY when full. */
-  acquire(signal: AbortSignal): true | Promise<void> {
+  acquire(signal: CancelSignal): true | Promise<void> {
     if (this.cfg.maxInFlight === 0 || this.active < this.cfg.maxInFlight) {
       this.active++;
       return true;

@@ -3,13 +3,13 @@
  * breaker, bulkhead, retries and the read cache. It lives on the UpstreamManager, so its state
  * survives any config reload that leaves the upstream unchanged.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { Logger } from '../../observability/logger.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { Bulkhead } from './bulkhead.js';
 import type { CompiledResilience } from './compile.js';
+import type { CancelSignal } from '../types.js';
 import { ReadCache } from './read-cache.js';
 import { backoffMs, isSafe, isTransient, verdictOf } from './retry.js';
 
@@ -48,7 +48,7 @@ export class UpstreamGuard {
    * safe calls with backoff within the attempt and time bounds, and never past `signal`.
    * `send` must not reject (links return failures as error outcomes).
    */
-  async run(safe: boolean, signal: AbortSignal, send: () => Promise<CallOutcome>): Promise<CallOutcome> {
+  async run(safe: boolean, signal: CancelSignal, send: () => Promise<CallOutcome>): Promise<CallOutcome> {
     const started = Date.now();
     let outcome = await this.once(signal, send, true);
     if (!safe) return outcome;
@@ -56,11 +56,7 @@ export class UpstreamGuard {
     for (let n = 1; n <= r.attempts && isTransient(outcome) && !signal.aborted; n++) {
       const wait = backoffMs(n, r);
       if (Date.now() - started + wait > r.maxElapsedMs) break;
-      try {
-        await delay(wait, undefined, { signal });
-      } catch {
-        break; // the client went away: its last outcome stands
-      }
+      if (!(await waitUnlessCancelled(wait, signal))) break; // the client went away: its last outcome stands
       // A circuit that opened meanwhile, or a full bulkhead, ends the retries with the last failure.
       const next = await this.once(signal, send, false);
       if (next === undefined) break;
@@ -69,9 +65,9 @@ export class UpstreamGuard {
     return outcome;
   }
 
-  private async once(signal: AbortSignal, send: () => Promise<CallOutcome>, first: true): Promise<CallOutcome>;
-  private async once(signal: AbortSignal, send: () => Promise<CallOutcome>, first: false): Promise<CallOutcome | undefined>;
-  private async once(signal: AbortSignal, send: () => Promise<CallOutcome>, first: boolean): Promise<CallOutcome | undefined> {
+  private async once(signal: CancelSignal, send: () => Promise<CallOutcome>, first: true): Promise<CallOutcome>;
+  private async once(signal: CancelSignal, send: () => Promise<CallOutcome>, first: false): Promise<CallOutcome | undefined>;
+  private async once(signal: CancelSignal, send: () => Promise<CallOutcome>, first: boolean): Promise<CallOutcome | undefined> {
     const ticket = this.breaker.tryAcquire();
     if (ticket === undefined) {
       if (first) throw circuitOpen(this.upstream);
@@ -100,4 +96,20 @@ export class UpstreamGuard {
 
 function circuitOpen(upstream: string): GatewayError {
   return new GatewayError('ERR_CIRCUIT_OPEN', `Upstream ${upstream} is failing; its circuit is open`);
+}
+
+/** Waits `ms`; resolves false at once if the call is cancelled first. */
+function waitUnlessCancelled(ms: number, signal: CancelSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

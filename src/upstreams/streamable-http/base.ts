@@ -14,12 +14,13 @@ import {
   exchange,
   mediaType,
   parseMessage,
-  readJsonMessage,
   readSse,
   transportError,
+  type ResponseHead,
   type SseCursor,
   type UpstreamResponse,
 } from '../http/exchange.js';
+import { exchangeCall, type CallAnswer } from '../http/call-exchange.js';
 import { errorOutcome, MAX_RETRY_WAIT_MS, pause } from '../http/util.js';
 
 /** How many times a cut POST stream is resumed with GET + Last-Event-ID before the call fails. */
@@ -33,7 +34,7 @@ export abstract class StreamableHttpLink extends HttpPeer {
   protected abstract headersFor(msg: JsonRpcMessage, call?: PendingCall): Record<string, string>;
 
   /** Called with the response headers of every POST, before its body is read. */
-  protected onPostResponse(_res: UpstreamResponse, _msg: JsonRpcMessage): void {}
+  protected onPostResponse(_res: ResponseHead, _msg: JsonRpcMessage): void {}
 
   /** Handles a 404 on a POST; returns true when it did (legacy: the session is gone). */
   protected onNotFound(_call: PendingCall | undefined): boolean {
@@ -70,57 +71,58 @@ export abstract class StreamableHttpLink extends HttpPeer {
   }
 
   private fail(call: PendingCall, e: GatewayError): void {
-    if (!call.done.signal.aborted) call.resolve(errorOutcome(e));
+    if (!call.ended) call.resolve(errorOutcome(e));
   }
 
   /** POSTs a request and routes everything its response carries to that call. */
   private async postCall(msg: JsonRpcMessage, call: PendingCall): Promise<void> {
-    let res: UpstreamResponse;
+    let answer: CallAnswer;
     try {
-      res = await exchange(this.lease.pool, {
-        method: 'POST',
+      const request = {
+        method: 'POST' as const,
         url: this.url,
         headers: this.headersFor(msg, call),
         body: JSON.stringify(msg),
-        signal: call.done.signal,
         headersTimeoutMs: this.headersTimeoutFor(call),
         bodyTimeoutMs: this.bodyTimeoutFor(call),
-      });
+      };
+      answer = await exchangeCall(this.lease.pool, request, this.maxMessageBytes, (stop) => call.onEnd(stop));
     } catch (e) {
       this.fail(call, transportError(e));
       return;
     }
-    if (call.done.signal.aborted) {
-      discard(res);
+    const res = answer.stream;
+    if (call.ended) {
+      if (res) discard(res);
       return;
     }
     call.sawFirstByte = true;
     try {
-      this.onPostResponse(res, msg);
-      if (res.statusCode === 404 && this.onNotFound(call)) {
-        discard(res);
+      this.onPostResponse(answer, msg);
+      if (answer.statusCode === 404 && this.onNotFound(call)) {
+        if (res) discard(res);
         return;
       }
-      const type = mediaType(res);
-      if (res.statusCode === 200 && type === 'text/event-stream') {
-        await this.consumeCallStream(res, call);
-        return;
-      }
-      if (type === 'application/json') {
+      if (answer.text !== undefined) {
         // Modern servers answer 400/404 with a JSON-RPC error body: that is the call's outcome.
-        const m = await readJsonMessage(res, this.maxMessageBytes);
+        const m = parseMessage(answer.text);
         if (isResponse(m) && ('error' in m || m.id === call.id)) {
           call.resolve('error' in m ? { error: m.error } : { result: m.result });
           return;
         }
-        if (res.statusCode < 300) this.deliver(m, call);
+        if (answer.statusCode < 300) this.deliver(m, call);
         this.fail(call, new GatewayError('ERR_UPSTREAM_PROTOCOL', 'Upstream answered without a response'));
         return;
       }
-      discard(res);
-      this.fail(call, new GatewayError(res.statusCode >= 400 ? 'ERR_UPSTREAM_UNAVAILABLE' : 'ERR_UPSTREAM_PROTOCOL', `Upstream answered HTTP ${res.statusCode} (${type || 'no content type'})`));
+      const type = mediaType(answer.stream);
+      if (answer.statusCode === 200 && type === 'text/event-stream') {
+        await this.consumeCallStream(answer.stream, call);
+        return;
+      }
+      discard(answer.stream);
+      this.fail(call, new GatewayError(answer.statusCode >= 400 ? 'ERR_UPSTREAM_UNAVAILABLE' : 'ERR_UPSTREAM_PROTOCOL', `Upstream answered HTTP ${answer.statusCode} (${type || 'no content type'})`));
     } catch (e) {
-      if (!call.done.signal.aborted) this.log.debug({ err: (e as Error).message, method: call.method }, 'upstream call failed');
+      if (!call.ended) this.log.debug({ err: (e as Error).message, method: call.method }, 'upstream call failed');
       this.fail(call, transportError(e));
     }
   }

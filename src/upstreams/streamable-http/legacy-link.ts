@@ -10,7 +10,7 @@ import type { JsonRpcMessage } from '../../mcp/jsonrpc.js';
 import { GatewayError } from '../../pipeline/errors.js';
 import type { PendingCall } from '../peer.js';
 import type { HttpLinkConfig } from '../http/config.js';
-import { discard, exchange, mediaType, parseMessage, readSse, type SseCursor, type UpstreamResponse } from '../http/exchange.js';
+import { discard, exchange, mediaType, parseMessage, readSse, type ResponseHead, type SseCursor, type UpstreamResponse } from '../http/exchange.js';
 import { buildRequestHeaders, headerValue, isValidSessionId } from '../http/headers.js';
 import { backoffMs, MAX_RETRY_WAIT_MS, pause } from '../http/util.js';
 import { isMessageEvent, StreamableHttpLink } from './base.js';
@@ -59,7 +59,7 @@ export class LegacyHttpLink extends StreamableHttpLink {
     });
   }
 
-  protected override onPostResponse(res: UpstreamResponse, msg: JsonRpcMessage): void {
+  protected override onPostResponse(res: ResponseHead, msg: JsonRpcMessage): void {
     if (!('method' in msg) || msg.method !== 'initialize' || res.statusCode !== 200) return;
     const sid = headerValue(res.headers, 'mcp-session-id');
     if (isValidSessionId(sid)) this.sessionId = sid;

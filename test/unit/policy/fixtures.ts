@@ -2,7 +2,7 @@
 import type { CatalogView } from '../../../src/catalog/view.js';
 import type { NamedEntry } from '../../../src/catalog/catalog.js';
 import type { Snapshot } from '../../../src/config/compile.js';
-import type { CallContext, Principal } from '../../../src/pipeline/context.js';
+import { CallCancel, type CallContext, type Principal } from '../../../src/pipeline/context.js';
 import { compilePolicy } from '../../../src/policy/compile.js';
 import type { PolicyRuleT } from '../../../src/policy/config.js';
 import { PolicyRule } from '../../../src/policy/config.js';
@@ -70,6 +70,7 @@ export function callContext(snapshot: Snapshot, v: CatalogView, p: Principal, me
     sessionId: undefined,
     sink: undefined as never,
     signal: new AbortController().signal,
+    cancel: new CallCancel(),
     log: silentLogger,
     traceparent: undefined,
     runtime: { cursorKey: Buffer.alloc(32, 1) } as never,

@@ -15,6 +15,7 @@ import { GatewayError } from '../../../src/pipeline/errors.js';
 import { OverloadMonitor, type LoadReading } from '../../../src/runtime/overload.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { UpstreamGuard } from '../../../src/upstreams/resilience/guard.js';
+import { CallCancel } from '../../../src/pipeline/context.js';
 
 const compiled = (over: Record<string, unknown> = {}) => compileResilience(ResilienceConfig.parse(over));
 const fail = (code: ConstructorParameters<typeof GatewayError>[0]) => ({ error: new GatewayError(code).toRpcError() });
@@ -263,6 +264,15 @@ describe('upstream guard', () => {
     setTimeout(() => ac.abort(), 10);
     await p;
     assert.equal(n, 1);
+    // The pipeline's own cancellation (no AbortSignal built) stops a backoff the same way.
+    const cancel = new CallCancel();
+    n = 0;
+    const started = Date.now();
+    const q = g.run(true, cancel, async () => (n++, fail('ERR_UPSTREAM_TIMEOUT')));
+    setTimeout(() => cancel.abort(), 10);
+    await q;
+    assert.equal(n, 1);
+    assert.ok(Date.now() - started < 2000, 'the wait ended with the cancellation, not after the backoff');
     const h = guardOf({ retry: { attempts: 5, initialDelay: '5s', maxElapsed: '1s' } });
     n = 0;
     await h.run(true, signal, async () => (n++, fail('ERR_UPSTREAM_TIMEOUT')));
