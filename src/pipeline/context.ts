@@ -136,7 +136,7 @@ export class CallCancel implements CancelSignal {
   }
 
   /** Listeners run once, when the call is cancelled (every listener here is a once-listener). */
-  addEventListener(_type: 'abort', listener: () => void): void {
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
     if (this.cancelled) return;
     (this.listeners ??= []).push(listener);
   }
