@@ -14,6 +14,45 @@ import { GatewayError } from '../pipeline/errors.js';
 export const BODY_IDLE_MS = 10_000;
 export const BODY_TOTAL_MS = 30_000;
 
+/** A body being read, with its two deadlines (Date.now() ms). */
+interface Deadlines {
+  idleAt: number;
+  readonly totalAt: number;
+  readonly idleMs: number;
+  readonly totalMs: number;
+  expire(why: string): void;
+}
+
+/**
+ * Every body read in progress, checked by one sweep per second instead of two or three timers
+ * per request (a POST's whole body usually arrives with its headers, so those timers were
+ * created and cleared again at once; that churn was measurable per call). Deadlines fire up to
+ * one sweep late.
+ */
+const reading = new Set<Deadlines>();
+const SWEEP_MS = 1000;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const d of reading) {
+    if (now >= d.totalAt) d.expire(`not complete within ${d.totalMs} ms`);
+    else if (now >= d.idleAt) d.expire(`stalled: no data for ${d.idleMs} ms`);
+  }
+  if (reading.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+function watch(d: Deadlines): void {
+  reading.add(d);
+  if (sweeper === undefined) {
+    sweeper = setInterval(sweep, SWEEP_MS);
+    sweeper.unref();
+  }
+}
+
 export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idleMs: number; totalMs: number } = { idleMs: BODY_IDLE_MS, totalMs: BODY_TOTAL_MS }): Promise<Buffer> {
   const enc = req.headers['content-encoding'];
   if (enc !== undefined && enc !== 'identity') {
@@ -33,12 +72,11 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idl
       // instead of waiting for the rest of a body that may never come.
       setImmediate(() => req.socket.end());
     };
-    const idleTimer = (): NodeJS.Timeout => setTimeout(() => stalled(`stalled: no data for ${timeouts.idleMs} ms`), timeouts.idleMs).unref();
-    let idle = idleTimer();
-    const total = setTimeout(() => stalled(`not complete within ${timeouts.totalMs} ms`), timeouts.totalMs).unref();
+    const now = Date.now();
+    const deadlines: Deadlines = { idleAt: now + timeouts.idleMs, totalAt: now + timeouts.totalMs, idleMs: timeouts.idleMs, totalMs: timeouts.totalMs, expire: stalled };
+    watch(deadlines);
     const onData = (c: Buffer): void => {
-      clearTimeout(idle);
-      idle = idleTimer();
+      deadlines.idleAt = Date.now() + timeouts.idleMs;
       size += c.length;
       if (size > maxBytes) {
         cleanup();
@@ -59,8 +97,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idl
       reject(new GatewayError('ERR_INVALID_REQUEST', 'Request body could not be read', { cause: e }));
     };
     const cleanup = (): void => {
-      clearTimeout(idle);
-      clearTimeout(total);
+      reading.delete(deadlines);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

@@ -8,7 +8,8 @@
  * cached children: the hottest counter is tallied in plain numbers and handed to prom-client only
  * when scraped.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { TallyHistogram, type HistogramChild } from './tally-histogram.js';
 import { ERRORS } from '../pipeline/errors.js';
 import type { CaptureStats } from '../audit/capture/writer.js';
 
@@ -130,10 +131,10 @@ export class GatewayMetrics {
   private readonly reasons = new LabelCap(64);
   private readonly calls = new Map<string, Tally>();
   private readonly denials = new Map<string, Tally>();
-  private readonly gatewayHist: Histogram<'method'>;
-  private readonly upstreamHist: Histogram<'upstream' | 'method'>;
-  private readonly gwChildren = new Map<string, Histogram.Internal<'method'>>();
-  private readonly upChildren = new Map<string, Histogram.Internal<'upstream' | 'method'>>();
+  private readonly gatewayHist: TallyHistogram;
+  private readonly upstreamHist: TallyHistogram;
+  private readonly gwChildren = new Map<string, HistogramChild>();
+  private readonly upChildren = new Map<string, HistogramChild>();
   private readonly auth = new Map<string, Tally>();
   private readonly restartsSeen = new Map<string, number>();
   private audit: (() => AuditStats) | undefined;
@@ -156,8 +157,10 @@ export class GatewayMetrics {
     };
     tallied('portcullis_calls_total', 'Calls by tenant, virtual server, upstream, tool, method and outcome.', ['tenant', 'virtual_server', 'upstream', 'tool', 'method', 'outcome'], this.calls);
     tallied('portcullis_denials_total', 'Calls refused by a governance stage (policy, rate limit, quota, arguments, approval, audit), by tenant and code.', ['tenant', 'code'], this.denials);
-    this.gatewayHist = new Histogram({ name: 'portcullis_call_gateway_seconds', help: "The gateway's own time per call (total minus the upstream's).", labelNames: ['method'], buckets: GATEWAY_BUCKETS, registers });
-    this.upstreamHist = new Histogram({ name: 'portcullis_upstream_seconds', help: 'Time waiting for the upstream per forwarded call.', labelNames: ['upstream', 'method'], buckets: UPSTREAM_BUCKETS, registers });
+    this.gatewayHist = new TallyHistogram('portcullis_call_gateway_seconds', "The gateway's own time per call (total minus the upstream's).", ['method'], GATEWAY_BUCKETS);
+    this.upstreamHist = new TallyHistogram('portcullis_upstream_seconds', 'Time waiting for the upstream per forwarded call.', ['upstream', 'method'], UPSTREAM_BUCKETS);
+    this.registry.registerMetric(this.gatewayHist.asMetric());
+    this.registry.registerMetric(this.upstreamHist.asMetric());
     tallied('portcullis_auth_total', 'Front-door authentications: successes by method, failures by reason.', ['result', 'method', 'reason'], this.auth);
 
     const state = opts.state;
@@ -267,12 +270,12 @@ export class GatewayMetrics {
       else this.denials.set(dk, { labels: { tenant, code: f.outcome }, value: 1 });
     }
     let g = this.gwChildren.get(method);
-    if (!g) this.gwChildren.set(method, (g = this.gatewayHist.labels(method)));
+    if (!g) this.gwChildren.set(method, (g = this.gatewayHist.child(method)));
     g.observe(f.gatewaySeconds);
     if (f.upstreamSeconds !== undefined) {
       const uk = f.upstream + SEP + method;
       let u = this.upChildren.get(uk);
-      if (!u) this.upChildren.set(uk, (u = this.upstreamHist.labels(f.upstream, method)));
+      if (!u) this.upChildren.set(uk, (u = this.upstreamHist.child(f.upstream, method)));
       u.observe(f.upstreamSeconds);
     }
   }
