@@ -108,9 +108,31 @@ function outcomeTarget(method: string, r: Route | undefined): string {
   return `"target":{"kind":"${kindOf(method)}"${r?.kind === 'upstream' ? `,"upstream":${str(bound(r.upstream, 64))}` : ''}}`;
 }
 
+/** Up to this many µs (11.5 days), msText builds the text from integers. */
+const MS_TEXT_MAX_US = 1e12;
+
+/**
+ * A whole number of µs as milliseconds in JSON's (and JCS's) number form: the same text as
+ * `String(us / 1000)`, built from integers below MS_TEXT_MAX_US because converting a fraction to
+ * its shortest decimal was a measurable part of every outcome record.
+ */
+export function msText(us: number): string {
+  if (!(us >= 0 && us < MS_TEXT_MAX_US)) return String(us / 1000);
+  const whole = Math.floor(us / 1000);
+  let frac = us - whole * 1000;
+  if (frac === 0) return String(whole);
+  let digits = 3;
+  while (frac % 10 === 0) {
+    frac /= 10;
+    digits -= 1;
+  }
+  const f = String(frac);
+  return `${whole}.${f.length < digits ? '0'.repeat(digits - f.length) + f : f}`;
+}
+
 /** The call's gateway time in ms, to the µs. */
-function msOf(ctx: CallContext): number {
-  return Math.round(Number(process.hrtime.bigint() - ctx.startedAt) / 1000) / 1000;
+function msOf(ctx: CallContext): string {
+  return msText(Math.max(0, Math.round(Number(process.hrtime.bigint() - ctx.startedAt) / 1000)));
 }
 
 /** A result outcome: `text` is the result's JSON text as the client received it. */

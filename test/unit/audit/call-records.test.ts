@@ -15,6 +15,7 @@ import { AuditService } from '../../../src/audit/service.js';
 import { canonicalReference } from '../../../src/audit/canonical.js';
 import { bound, tenantLogId } from '../../../src/audit/records.js';
 import { auditDecision, auditOutcome } from '../../../src/stages/audit/audit.js';
+import { msText } from '../../../src/stages/audit/call-records.js';
 import { relayable } from '../../../src/http/call-reply.js';
 import type { CallOutcome } from '../../../src/mcp/jsonrpc.js';
 import type { CallContext } from '../../../src/pipeline/context.js';
@@ -104,6 +105,14 @@ function hmac(tenant: string, text: string): string {
 }
 
 describe('call records', () => {
+  it('msText writes µs as milliseconds exactly as String(us / 1000) does', () => {
+    for (const us of [0, 1, 5, 10, 99, 100, 999, 1000, 1001, 1010, 1100, 12_345, 120_000, 999_999, 2 ** 31, 2 ** 40 + 7]) assert.equal(msText(us), String(us / 1000), String(us));
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: 1e12 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })), (us) => msText(us) === String(us / 1000)),
+      { numRuns: 2000 },
+    );
+  });
+
   it('allowed calls: every line is canonical JSON and carries the bounded inputs and payload HMACs', async () => {
     const seen: { x: Input; tenant: string }[] = [];
     await fc.assert(
