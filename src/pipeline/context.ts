@@ -151,16 +151,18 @@ export class CallCancel implements CancelSignal {
   abort(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    const l = this.listeners;
-    this.listeners = undefined;
-    if (l !== undefined) {
-      for (const f of l) {
+    const live = this.listeners;
+    if (live !== undefined) {
+      // As with EventTarget: a listener removed by an earlier one during this dispatch is skipped.
+      for (const f of [...live]) {
+        if (!live.includes(f)) continue;
         try {
           f();
         } catch {
           /* one listener's failure does not stop the others (as with EventTarget) */
         }
       }
+      this.listeners = undefined;
     }
     this.ac?.abort();
   }

@@ -28,6 +28,19 @@ describe('CallCancel', () => {
     assert.deepEqual(seen, ['a'], 'a listener added after the cancellation never runs (as with an AbortSignal)');
   });
 
+  it('a listener removed by an earlier one while the cancellation is dispatched does not run (as with EventTarget)', () => {
+    const c = new CallCancel();
+    const seen: string[] = [];
+    const second = (): void => void seen.push('second');
+    c.addEventListener('abort', () => {
+      seen.push('first');
+      c.removeEventListener('abort', second);
+    });
+    c.addEventListener('abort', second);
+    c.abort();
+    assert.deepEqual(seen, ['first']);
+  });
+
   it('builds its AbortSignal only when asked, and that signal follows the cancellation either way round', () => {
     const early = new CallCancel();
     const s = early.signal;
