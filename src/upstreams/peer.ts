@@ -73,6 +73,73 @@ const LINK_LEVEL = new Set([
 
 const errorOutcome = (e: GatewayError): CallOutcome => ({ error: e.toRpcError() });
 
+/** What a call in flight needs from its peer. */
+interface CallOwner {
+  /** Takes the call out of the peer's tables; false if it had already left them. */
+  release(c: InFlight): boolean;
+  /** Tells the upstream a call was abandoned (not for initialize). */
+  cancelled(c: InFlight, reason: string): void;
+}
+
+/**
+ * One request in flight. A class rather than an object literal: a literal with getters gets
+ * dictionary-mode properties, and the links read a call's fields on every message.
+ */
+class InFlight implements PendingCall {
+  sawFirstByte = false;
+  /** Deadlines (Date.now() ms; 0 = none), checked by the peer's sweep. */
+  firstByteAt = 0;
+  totalAt = 0;
+  private ctl: AbortController | undefined = undefined;
+  private stopper: (() => void) | undefined = undefined;
+  private over = false;
+  /** The listener on the caller's cancellation. */
+  readonly onAbort = (): void => this.cancel('client cancelled', 'ERR_CANCELLED');
+
+  constructor(
+    private readonly owner: CallOwner,
+    readonly id: number,
+    readonly method: string,
+    readonly opts: CallOptions | undefined,
+    readonly progressToken: string | number | undefined,
+    readonly upstreamProgressToken: string | undefined,
+    private readonly settle: (o: CallOutcome) => void,
+  ) {}
+
+  get done(): AbortController {
+    if (this.ctl === undefined) {
+      this.ctl = new AbortController();
+      if (this.over) this.ctl.abort(CALL_ENDED);
+    }
+    return this.ctl;
+  }
+
+  get ended(): boolean {
+    return this.over;
+  }
+
+  onEnd(stop: () => void): void {
+    if (this.over) stop();
+    else this.stopper = stop;
+  }
+
+  resolve(o: CallOutcome): void {
+    if (!this.owner.release(this)) return;
+    this.over = true;
+    this.opts?.signal.removeEventListener('abort', this.onAbort);
+    this.ctl?.abort(CALL_ENDED);
+    if (this.stopper !== undefined) this.stopper();
+    this.settle(o);
+  }
+
+  /** Ends the call with `code`, telling the upstream to stop (a timeout or the caller's cancellation). */
+  cancel(reason: string, code: 'ERR_CANCELLED' | 'ERR_UPSTREAM_TIMEOUT'): void {
+    if (this.over) return;
+    this.owner.cancelled(this, reason);
+    this.resolve(errorOutcome(new GatewayError(code)));
+  }
+}
+
 export abstract class RpcPeer implements UpstreamLink {
   era: Era = 'legacy';
   info: UpstreamInfo = { protocolVersion: LATEST_LEGACY_VERSION, capabilities: {}, serverInfo: { name: 'unknown', version: '0' } };
@@ -86,7 +153,7 @@ export abstract class RpcPeer implements UpstreamLink {
    * Deadlines of calls in flight, checked by one sweep per link instead of two timers per call
    * (timer churn was measurable on the hot path); resolution is SWEEP_MS.
    */
-  private readonly deadlines = new Map<number, { call: PendingCall; firstByteAt: number; totalAt: number; expire(why: string): void }>();
+  private readonly deadlines = new Map<number, InFlight>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   protected constructor(
@@ -151,56 +218,15 @@ export abstract class RpcPeer implements UpstreamLink {
       outParams = { ...params, _meta: { ...meta, progressToken: upstreamProgressToken } };
     }
     return new Promise<CallOutcome>((resolve) => {
-      let done: AbortController | undefined;
-      let stop: (() => void) | undefined;
-      let ended = false;
-      const finish = (o: CallOutcome): void => {
-        if (!this.pending.delete(id)) return;
-        ended = true;
-        this.deadlines.delete(id);
-        if (upstreamProgressToken) this.byProgressToken.delete(upstreamProgressToken);
-        opts?.signal.removeEventListener('abort', onAbort);
-        done?.abort(CALL_ENDED);
-        if (stop !== undefined) stop();
-        resolve(o);
-      };
-      const cancelUpstream = (reason: string, code: 'ERR_CANCELLED' | 'ERR_UPSTREAM_TIMEOUT'): void => {
-        if (!this.pending.has(id)) return;
-        if (method !== 'initialize') this.sendCancel(id, reason);
-        finish(errorOutcome(new GatewayError(code)));
-      };
-      const onAbort = (): void => cancelUpstream('client cancelled', 'ERR_CANCELLED');
-      const call: PendingCall = {
-        id,
-        method,
-        opts,
-        progressToken,
-        upstreamProgressToken,
-        get done(): AbortController {
-          if (done === undefined) {
-            done = new AbortController();
-            if (ended) done.abort(CALL_ENDED);
-          }
-          return done;
-        },
-        get ended(): boolean {
-          return ended;
-        },
-        onEnd(f: () => void): void {
-          if (ended) f();
-          else stop = f;
-        },
-        sawFirstByte: false,
-        resolve: finish,
-      };
+      const call = new InFlight(this.owner, id, method, opts, progressToken, upstreamProgressToken, resolve);
       this.pending.set(id, call);
       if (upstreamProgressToken) this.byProgressToken.set(upstreamProgressToken, call);
-      opts?.signal.addEventListener('abort', onAbort, { once: true });
+      opts?.signal.addEventListener('abort', call.onAbort, { once: true });
       const now = Date.now();
-      const firstByteAt = firstByteMs > 0 && (totalMs === 0 || firstByteMs < totalMs) ? now + firstByteMs : 0;
-      const totalAt = totalMs > 0 ? now + totalMs : 0;
-      if (firstByteAt || totalAt) {
-        this.deadlines.set(id, { call, firstByteAt, totalAt, expire: (why) => cancelUpstream(why, 'ERR_UPSTREAM_TIMEOUT') });
+      call.firstByteAt = firstByteMs > 0 && (totalMs === 0 || firstByteMs < totalMs) ? now + firstByteMs : 0;
+      call.totalAt = totalMs > 0 ? now + totalMs : 0;
+      if (call.firstByteAt || call.totalAt) {
+        this.deadlines.set(id, call);
         this.armSweep();
       }
       let msg: JsonRpcRequest = outParams ? { jsonrpc: '2.0', id, method, params: outParams } : { jsonrpc: '2.0', id, method };
@@ -208,18 +234,31 @@ export abstract class RpcPeer implements UpstreamLink {
       try {
         this.transmit(msg, call);
       } catch (e) {
-        finish(errorOutcome(new GatewayError('ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: e })));
+        call.resolve(errorOutcome(new GatewayError('ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: e })));
       }
     });
   }
+
+  /** What a call in flight needs from its peer: leaving the tables, and telling the upstream it stopped. */
+  private readonly owner: CallOwner = {
+    release: (c) => {
+      if (!this.pending.delete(c.id)) return false;
+      this.deadlines.delete(c.id);
+      if (c.upstreamProgressToken) this.byProgressToken.delete(c.upstreamProgressToken);
+      return true;
+    },
+    cancelled: (c, reason) => {
+      if (c.method !== 'initialize') this.sendCancel(c.id, reason);
+    },
+  };
 
   private armSweep(): void {
     if (this.sweepTimer) return;
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
       for (const d of [...this.deadlines.values()]) {
-        if (d.totalAt && now >= d.totalAt) d.expire('timeout');
-        else if (d.firstByteAt && !d.call.sawFirstByte && now >= d.firstByteAt) d.expire('first-byte timeout');
+        if (d.totalAt && now >= d.totalAt) d.cancel('timeout', 'ERR_UPSTREAM_TIMEOUT');
+        else if (d.firstByteAt && !d.sawFirstByte && now >= d.firstByteAt) d.cancel('first-byte timeout', 'ERR_UPSTREAM_TIMEOUT');
       }
       if (this.deadlines.size === 0) {
         clearInterval(this.sweepTimer);
