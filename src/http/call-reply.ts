@@ -86,9 +86,12 @@ export class CallReply implements CallSink {
     private readonly res: ServerResponse,
     private readonly opts: ReplyOptions,
   ) {
-    res.once('close', () => {
-      if (!this.finished && !this.opts.session) this.opts.onClientGone();
-    });
+    // A legacy call outlives its connection (it can be resumed); only a modern one is cancelled.
+    if (!opts.session) {
+      res.once('close', () => {
+        if (!this.finished) this.opts.onClientGone();
+      });
+    }
     if (opts.streamNow) {
       this.primeTimer = setTimeout(() => this.startSse(), PRIME_AFTER_MS);
       this.primeTimer.unref();
