@@ -8,8 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { GatewayError } from '../../pipeline/errors.js';
-import type { ExchangeRequest, UpstreamResponse } from './exchange.js';
+import { declaresMoreThan, mediaTypeOf, messageTooLarge, type ExchangeRequest, type UpstreamResponse } from './exchange.js';
 
 /** A call's answer: its whole text when it was JSON, else the response to read as a stream. */
 export type CallAnswer =
@@ -17,13 +16,6 @@ export type CallAnswer =
   | { readonly statusCode: number; readonly headers: IncomingHttpHeaders; readonly text?: undefined; readonly stream: UpstreamResponse };
 
 const STOPPED = new Error('call ended');
-
-const isJson = (v: string | string[] | undefined): boolean => {
-  const s = Array.isArray(v) ? v[0] : v;
-  if (s === undefined) return false;
-  const semi = s.indexOf(';');
-  return (semi < 0 ? s : s.slice(0, semi)).trim().toLowerCase() === 'application/json';
-};
 
 class CallHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
@@ -56,9 +48,8 @@ class CallHandler implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.statusCode = statusCode;
     this.headers = headers;
-    if (isJson(headers['content-type'])) {
-      const declared = Number(headers['content-length']);
-      if (Number.isFinite(declared) && declared > this.max) controller.abort(new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${this.max} bytes`));
+    if (mediaTypeOf(headers) === 'application/json') {
+      if (declaresMoreThan(headers, this.max)) controller.abort(messageTooLarge(this.max));
       return;
     }
     const body = new Readable({ read: () => controller.resume() });
@@ -77,7 +68,7 @@ class CallHandler implements Dispatcher.DispatchHandler {
     }
     this.size += chunk.length;
     if (this.size > this.max) {
-      controller.abort(new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${this.max} bytes`));
+      controller.abort(messageTooLarge(this.max));
       return;
     }
     this.chunks.push(chunk);

@@ -50,7 +50,23 @@ export function exchange(pool: Pool, r: ExchangeRequest): Promise<UpstreamRespon
 
 /** Media type of a response, lowercased, without parameters. */
 export function mediaType(res: ResponseHead): string {
-  return (headerValue(res.headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  return mediaTypeOf(res.headers);
+}
+
+/** Media type of a header set's content type, lowercased, without parameters. */
+export function mediaTypeOf(headers: IncomingHttpHeaders): string {
+  return (headerValue(headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The refusal of an upstream message over the size limit. */
+export function messageTooLarge(max: number): GatewayError {
+  return new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${max} bytes`);
+}
+
+/** True when a response declares a Content-Length over `max`. */
+export function declaresMoreThan(headers: IncomingHttpHeaders, max: number): boolean {
+  const declared = Number(headerValue(headers, 'content-length'));
+  return Number.isFinite(declared) && declared > max;
 }
 
 /** Drops a response body we do not want, without letting an error escape. */
@@ -61,10 +77,9 @@ export function discard(res: UpstreamResponse): void {
 
 /** Reads a whole body as UTF-8, failing (and destroying the stream) once it exceeds `max` bytes. */
 export async function readBounded(res: UpstreamResponse, max: number): Promise<string> {
-  const declared = Number(headerValue(res.headers, 'content-length'));
-  if (Number.isFinite(declared) && declared > max) {
+  if (declaresMoreThan(res.headers, max)) {
     discard(res);
-    throw new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${max} bytes`);
+    throw messageTooLarge(max);
   }
   // Listeners, not `for await`: an async iterator per response was measurable on the hot path.
   return new Promise<string>((resolve, reject) => {
@@ -76,7 +91,7 @@ export async function readBounded(res: UpstreamResponse, max: number): Promise<s
       if (size > max) {
         cleanup();
         discard(res);
-        reject(new GatewayError('ERR_UPSTREAM_PROTOCOL', `Upstream message exceeds ${max} bytes`));
+        reject(messageTooLarge(max));
         return;
       }
       chunks.push(chunk);
