@@ -14,7 +14,8 @@ import { attachSinks, sinkWantsLog, type SinkLagRow } from './sinks/manager.js';
 export interface AuditRemotes {
   /** Delivery lag per (sink, log), for the metrics. */
   lag(): readonly SinkLagRow[];
-  stop(): Promise<void>;
+  /** Stops retention and the sinks; a delivery in flight gets at most `graceMs` to finish. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export async function startAuditRemotes(audit: AuditService, cfg: CompiledAudit, resolveSecret: ResolveSecret, productVersion: string, log: Logger): Promise<AuditRemotes> {
@@ -49,11 +50,11 @@ export async function startAuditRemotes(audit: AuditService, cfg: CompiledAudit,
       : undefined;
   return {
     lag: () => sinks?.lag() ?? [],
-    async stop() {
+    async stop(graceMs) {
       await retention?.stop();
       if (sinks) {
         sinks.detach();
-        await sinks.stop();
+        await sinks.stop(graceMs);
       }
     },
   };

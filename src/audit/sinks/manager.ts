@@ -157,12 +157,15 @@ export class SinkManager {
     return { sinkBacklog, sinkLagSeconds };
   }
 
-  /** Stops every runner (each finishes or abandons its in-flight batch; the cursor stays behind it). */
-  async stop(): Promise<void> {
+  /**
+   * Stops every runner. Each lets its in-flight batch finish within `graceMs`, or abandons it
+   * (the cursor stays behind it, so the batch is sent again after a restart).
+   */
+  async stop(graceMs?: number): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
-    await Promise.all([...this.#runners.values()].map((r) => r.stop()));
+    await Promise.all([...this.#runners.values()].map((r) => r.stop(graceMs)));
     this.#runners.clear();
   }
 }

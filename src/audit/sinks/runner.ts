@@ -29,6 +29,8 @@ export class SinkRunner {
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
+  /** Abandons the delivery in flight (stop() past its grace period). */
+  #abandon: (() => void) | undefined;
   #cursor: SinkCursor = { seq: 0, segment: 0, offset: 0 };
   #lag: SinkLag = { bytes: 0, records: 0, seconds: 0 };
   #failing = false;
@@ -55,10 +57,19 @@ export class SinkRunner {
     this.#wake?.();
   }
 
-  /** Stops after the delivery in flight (bounded by the delivery timeout) and closes the sink. */
-  async stop(): Promise<void> {
+  /**
+   * Stops after the delivery in flight and closes the sink. That delivery may finish within
+   * `graceMs` (and always within the delivery timeout); past that it is abandoned, and its batch
+   * is sent again by the next start.
+   */
+  async stop(graceMs = Number.POSITIVE_INFINITY): Promise<void> {
     this.#stop.abort();
-    await this.#loop;
+    const t = Number.isFinite(graceMs) ? setTimeout(() => this.#abandon?.(), Math.max(0, graceMs)) : undefined;
+    try {
+      await this.#loop;
+    } finally {
+      clearTimeout(t);
+    }
     await this.#o.sink.close();
   }
 
@@ -114,16 +125,19 @@ export class SinkRunner {
     return d / 2 + Math.random() * (d / 2);
   }
 
+  /**
+   * One delivery, bounded by the delivery timeout: stop() lets it finish (within its grace), so
+   * that a batch the receiver has taken is acknowledged and its cursor written, not sent again.
+   */
   async #deliver(batch: Parameters<Sink['deliver']>[0]): Promise<void> {
     const ac = new AbortController();
-    const onStop = (): void => ac.abort();
-    this.#stop.signal.addEventListener('abort', onStop, { once: true });
     const timer = setTimeout(() => ac.abort(), this.#o.timeoutMs);
+    this.#abandon = () => ac.abort();
     try {
       await this.#o.sink.deliver(batch, ac.signal);
     } finally {
       clearTimeout(timer);
-      this.#stop.signal.removeEventListener('abort', onStop);
+      this.#abandon = undefined;
     }
   }
 

@@ -162,6 +162,41 @@ describe('audit sinks', () => {
     }
   });
 
+  it('stop() lets the delivery in flight finish (its cursor is written), and abandons it past the grace period', async () => {
+    let release: (() => void) | undefined;
+    let arrived = 0;
+    const server = createHttpServer((req, res) => {
+      arrived++;
+      void body(req).then(() => {
+        // "slow" answers when the test lets it; "stuck" never does.
+        if (req.url === '/slow') release = () => res.writeHead(204).end();
+      });
+    });
+    const port = await listen(server);
+    try {
+      const slow = runner(logDir, 't-acme', webhookSink({ name: 'slow', url: `http://127.0.0.1:${port}/slow`, secret: SECRET, headers: {}, timeoutMs: 10_000 }), { timeoutMs: 10_000 });
+      slow.start();
+      await waitFor('the first batch at the receiver', () => release !== undefined);
+      const stopping = slow.stop(5_000);
+      setTimeout(() => release!(), 100);
+      await stopping;
+      assert.equal((await readCursor(logDir, 'slow'))?.seq, 7, 'the batch the receiver took is acknowledged, not sent again');
+      assert.equal(slow.stats.delivered, 7);
+
+      const before = arrived;
+      const stuck = runner(logDir, 't-acme', webhookSink({ name: 'stuck', url: `http://127.0.0.1:${port}/stuck`, secret: SECRET, headers: {}, timeoutMs: 10_000 }), { timeoutMs: 10_000 });
+      stuck.start();
+      await waitFor('the stuck batch at the receiver', () => arrived > before);
+      const t0 = Date.now();
+      await stuck.stop(100);
+      assert.ok(Date.now() - t0 < 5_000, `stop() returned after ${Date.now() - t0} ms, not after the 10 s delivery timeout`);
+      assert.equal(await readCursor(logDir, 'stuck'), undefined, 'an abandoned batch leaves the cursor behind it');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('syslog over TCP: RFC 5424 messages, octet-counting framing, (log, seq) in structured data, one frame per record', async () => {
     for (const format of ['jsonl', 'cef'] as const) {
       const msgs: string[] = [];
