@@ -20,8 +20,11 @@ interface Deadlines {
   readonly totalAt: number;
   readonly idleMs: number;
   readonly totalMs: number;
-  expire(why: string): void;
+  /** Emptied once the read ends: the set's old tables may still point to this object (runtime/call-table.ts). */
+  expire: (why: string) => void;
 }
+
+const ENDED = (): void => {};
 
 /**
  * Every body read in progress, checked by one sweep per second instead of two or three timers
@@ -98,6 +101,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idl
     };
     const cleanup = (): void => {
       reading.delete(deadlines);
+      deadlines.expire = ENDED;
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { formatSseEvent } from '../mcp/sse.js';
 import type { CallOutcome, JsonRpcId, JsonRpcMessage, JsonRpcNotification, JsonRpcResponse } from '../mcp/jsonrpc.js';
 import type { Principal } from '../pipeline/context.js';
+import { CallTable } from '../runtime/call-table.js';
 
 /** 128 bits from the CSPRNG, base64url: visible ASCII as the transport requires. */
 export const newSessionId = (): string => randomBytes(16).toString('base64url');
@@ -83,10 +84,10 @@ export class LegacySession {
   initialized = false;
   logLevel: string | undefined;
   closed = false;
-  readonly streams = new Map<number, SessionStream>();
-  readonly inFlight = new Map<JsonRpcId, { abort(): void }>();
+  readonly streams = new CallTable<number, SessionStream>();
+  readonly inFlight = new CallTable<JsonRpcId, { abort(): void }>();
   readonly subscriptions = new Set<string>();
-  private readonly pendingClient = new Map<string, PendingClientRequest>();
+  private readonly pendingClient = new CallTable<string, PendingClientRequest>();
   private readonly buffer: BufferedEvent[] = [];
   private bufferChars = 0;
   private nextStream = 1;
@@ -206,9 +207,9 @@ export class LegacySession {
     this.closed = true;
     for (const c of this.inFlight.values()) c.abort();
     this.inFlight.clear();
-    for (const p of [...this.pendingClient.values()]) p.resolve({ error: { code: -32800, message: 'Session closed' } });
+    for (const p of this.pendingClient.values()) p.resolve({ error: { code: -32800, message: 'Session closed' } });
     this.pendingClient.clear();
-    for (const s of [...this.streams.values()]) s.end();
+    for (const s of this.streams.values()) s.end();
     this.streams.clear();
     this.buffer.length = 0;
     this.bufferChars = 0;

@@ -23,6 +23,7 @@ import {
   type JsonRpcRequest,
 } from '../mcp/jsonrpc.js';
 import type { CallOptions, LinkEvent, UpstreamInfo, UpstreamLink } from './types.js';
+import { CallTable } from '../runtime/call-table.js';
 
 export interface PeerTimeouts {
   connectMs: number;
@@ -146,14 +147,14 @@ export abstract class RpcPeer implements UpstreamLink {
   closed = false;
 
   private nextId = 1;
-  private readonly pending = new Map<number, PendingCall>();
-  private readonly byProgressToken = new Map<string, PendingCall>();
+  private readonly pending = new CallTable<number, PendingCall>();
+  private readonly byProgressToken = new CallTable<string, PendingCall>();
   private readonly handlers: ((e: LinkEvent) => void)[] = [];
   /**
    * Deadlines of calls in flight, checked by one sweep per link instead of two timers per call
    * (timer churn was measurable on the hot path); resolution is SWEEP_MS.
    */
-  private readonly deadlines = new Map<number, InFlight>();
+  private readonly deadlines = new CallTable<number, InFlight>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   protected constructor(
@@ -256,7 +257,7 @@ export abstract class RpcPeer implements UpstreamLink {
     if (this.sweepTimer) return;
     this.sweepTimer = setInterval(() => {
       const now = Date.now();
-      for (const d of [...this.deadlines.values()]) {
+      for (const d of this.deadlines.values()) {
         if (d.totalAt && now >= d.totalAt) d.cancel('timeout', 'ERR_UPSTREAM_TIMEOUT');
         else if (d.firstByteAt && !d.sawFirstByte && now >= d.firstByteAt) d.cancel('first-byte timeout', 'ERR_UPSTREAM_TIMEOUT');
       }
@@ -380,7 +381,7 @@ export abstract class RpcPeer implements UpstreamLink {
 
   /** The transport is gone: every call in flight fails now, none hangs. */
   protected failAll(reason: string): void {
-    for (const p of [...this.pending.values()]) p.resolve(errorOutcome(new GatewayError('ERR_UPSTREAM_CLOSED', `Upstream connection closed: ${reason}`)));
+    for (const p of this.pending.values()) p.resolve(errorOutcome(new GatewayError('ERR_UPSTREAM_CLOSED', `Upstream connection closed: ${reason}`)));
   }
 
   /** Marks the link closed, fails its calls and tells listeners. Idempotent. */
