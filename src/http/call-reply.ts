@@ -158,11 +158,11 @@ export class CallReply implements CallSink {
   /** The whole SSE reply of a call that finished before its stream was opened, in one write. */
   private finishOneShot(data: string, session: LegacySession): void {
     if (this.res.headersSent || this.res.destroyed) return;
-    const stream = session.openStream();
-    // The client has the whole reply in this one write: nothing to buffer for resumption.
-    let body = session.protocolVersion >= '2025-11-25' ? formatSseEvent({ id: session.eventId(stream.id), data: '', retry: RETRY_MS }) : '';
-    body += formatSseEvent({ id: session.eventId(stream.id), data });
-    stream.end();
+    // The client has the whole reply in this one write: nothing to buffer for resumption, and no
+    // stream to keep (only its id, which the event ids name).
+    const stream = session.reserveStreamId();
+    let body = session.protocolVersion >= '2025-11-25' ? formatSseEvent({ id: session.eventId(stream), data: '', retry: RETRY_MS }) : '';
+    body += formatSseEvent({ id: session.eventId(stream), data });
     const headers = this.headerList(SSE_HEADER_LIST);
     headers.push('content-length', String(Buffer.byteLength(body)));
     this.res.writeHead(200, headers);

@@ -109,6 +109,11 @@ export class LegacySession {
     return res !== undefined && !res.destroyed;
   }
 
+  /** The id of a POST stream that is written in one piece and never kept (a one-shot reply). */
+  reserveStreamId(): number {
+    return this.nextStream++;
+  }
+
   openStream(): SessionStream {
     const s = new SessionStream(this.nextStream++, this);
     this.streams.set(s.id, s);
