@@ -232,7 +232,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       await runtime.limiter.close().catch((e: unknown) => log.warn({ err: e }, 'limiter.close_failed'));
       app.server.closeAllConnections?.();
       await upstreams.stopAll();
-      await remotes?.stop(grace); // a sink's delivery in flight may finish, within the grace period
+      await remotes?.stop(grace); // a sink's delivery in flight gets up to one more grace period to finish
       await audit.close(); // after in-flight calls: their outcomes are in the final checkpoint's tree
       await capture.close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'capture.close_failed'));
       await closing.catch(() => undefined);

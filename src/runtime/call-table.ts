@@ -1,7 +1,7 @@
 /**
  * A Map for entries that live as long as one call (in-flight upstream calls, a session's
- * streams and requests, bodies being read). It behaves like a Map, but a deleted entry lets go
- * of its value at once, so that V8 can free the call's objects in the young generation.
+ * streams and requests). It behaves like a Map, but a deleted entry lets go of its value at
+ * once, so that V8 can free the call's objects in the young generation.
  *
  * Why: a Map that keeps taking and deleting entries is rebuilt every few dozen calls. The old
  * table is left linked to the new one, and it still points to the values it held at that
