@@ -174,7 +174,7 @@ export const ConfigSchema = z
         pageSize: z.number().int().min(1).max(1000).default(100).describe('Items per page in list results.'),
         limits: Limits.prefault({}),
         sessions: Sessions.prefault({}),
-        shutdownGrace: Duration.default('5s').describe('Time in-flight calls get to finish on shutdown before children are killed.'),
+        shutdownGrace: Duration.default('5s').describe('Time in-flight calls get to finish on shutdown before children are killed; then each audit sink delivery in flight gets up to this long again.'),
         overload: OverloadConfig.prefault({}),
       })
       .strict()
