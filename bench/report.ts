@@ -22,8 +22,12 @@ export interface WorkloadResult {
   /** Gateway process RSS right after this workload (gateway A workloads). */
   gatewayRssAfterMB?: number;
   note?: string;
-  /** Warm stdio only: a minimal Node HTTP-to-stdio relay (bench/floor-relay.ts) on the same upstream. */
-  floor?: { p50Ms: number; addedP50Ms: number; meanMs: number; cpuUsPerCall: number };
+  /**
+   * The floor on the same upstream: warm stdio, a minimal Node HTTP-to-stdio relay
+   * (bench/floor-relay.ts); tools/call 1 KB, a minimal Node HTTP proxy (bench/floor-proxy.ts),
+   * with its throughput and ratio to direct.
+   */
+  floor?: { rps?: number; ratio?: number; p50Ms: number; addedP50Ms: number; meanMs: number; cpuUsPerCall: number };
 }
 
 export interface Report {
@@ -47,7 +51,8 @@ export interface Report {
     | undefined;
   /** Gateway A (the HTTP workloads): live sessions once they were all DELETEd, and its extra node options. */
   gatewayA?: { sessionsAfterHttpWorkloads: number | null; gatewayArgs: string[] };
-  targets: { name: string; goal: string; measured: number | null; unit: string; verdict: 'PASS' | 'MISS' | 'n/a' }[];
+  /** `floor`: the same measure for the minimal relay or proxy (bench/floor-*.ts) in the same run, where there is one. */
+  targets: { name: string; goal: string; measured: number | null; floor: number | null; unit: string; verdict: 'PASS' | 'MISS' | 'n/a' }[];
   ok: boolean;
   failure?: string;
 }
@@ -85,7 +90,8 @@ export function printReport(r: Report): void {
     const extra: string[] = [];
     if (w.direct.maxBacklog || w.gateway.maxBacklog) extra.push(`max backlog direct ${w.direct.maxBacklog}, gateway ${w.gateway.maxBacklog}`);
     if (w.name.startsWith('warm stdio')) extra.push(`mean per call direct ${f(w.direct.meanMs, 3)} ms, gateway ${f(w.gateway.meanMs, 3)} ms (added ${f(w.addedMeanMs, 3)} ms)`);
-    if (w.floor) extra.push(`floor (a minimal Node HTTP-to-stdio relay): added p50 ${f(w.floor.addedP50Ms, 3)} ms, ${f(w.floor.cpuUsPerCall, 1)} µs CPU per call`);
+    if (w.floor && w.floor.rps !== undefined) extra.push(`floor (a minimal Node HTTP proxy): ${f(w.floor.rps, 0)} req/s (${f(w.floor.ratio, 2)}x direct), p50 ${f(w.floor.p50Ms, 3)} ms, ${f(w.floor.cpuUsPerCall, 1)} µs CPU per call`);
+    else if (w.floor) extra.push(`floor (a minimal Node HTTP-to-stdio relay): added p50 ${f(w.floor.addedP50Ms, 3)} ms, ${f(w.floor.cpuUsPerCall, 1)} µs CPU per call`);
     if ((w.name.startsWith('governance') || w.name.startsWith('audit')) && w.note) extra.push(w.note);
     if (w.direct.errors || w.gateway.errors) extra.push(`ERRORS direct ${w.direct.errors}, gateway ${w.gateway.errors}: ${w.gateway.firstError ?? w.direct.firstError}`);
     if (extra.length) out.push(`  ${w.name}: ${extra.join('; ')}`);
@@ -99,7 +105,7 @@ export function printReport(r: Report): void {
       `  per 1,000 sessions: ${f(s.sessionsOnlyMBPer1000, 1)} MB (sessions only), ${f(s.withStreamsMBPer1000, 1)} MB (with GET streams)`,
     );
   }
-  out.push('', table([['target', 'goal', 'measured', 'verdict'], ...r.targets.map((t) => [t.name, t.goal, t.measured === null ? '-' : `${f(t.measured, 3)} ${t.unit}`, t.verdict])]));
+  out.push('', table([['target', 'goal', 'measured', 'floor', 'verdict'], ...r.targets.map((t) => [t.name, t.goal, t.measured === null ? '-' : `${f(t.measured, 3)} ${t.unit}`, t.floor === null ? '-' : `${f(t.floor, 3)} ${t.unit}`, t.verdict])]));
   if (!r.ok) out.push('', 'HARNESS FAILED (see failure in the JSON)');
   process.stdout.write(out.join('\n') + '\n');
 }

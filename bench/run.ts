@@ -12,6 +12,11 @@
  * default only the `audit` workload's second gateway does), --rounds N (alternating off/on rounds of the
  * `gov` and `audit` workloads, default 3, at most 9; each round's difference is printed too).
  *
+ * Floors: the 1 KB call also runs against bench/floor-proxy.ts (a minimal Node HTTP proxy on the
+ * same upstream), the `audit` rounds also run that proxy without and with its minimal write-ahead
+ * log, and warm stdio runs bench/floor-relay.ts. The target table prints each floor next to the
+ * gateway's figure: the best any Node process doing the same job reached in the same run.
+ *
  * Exit status: 0 when the harness worked (targets are informational: MISS still exits 0);
  * 1 when the harness failed, e.g. a wrong or failed response.
  */
@@ -62,6 +67,8 @@ const AUDIT_ROW = 'audit on: tools/call 1 KB (write-ahead decision records, grou
 /** Gateway CPU per call that the audit log adds, and throughput on/off, from the `audit` workload. */
 let auditAddedUs: number | undefined;
 let auditThroughput: number | undefined;
+/** The same two measures for bench/floor-proxy.ts without and with its minimal write-ahead log. */
+let auditFloor: { addedUs: number; throughput: number } | undefined;
 /** Gateway N's tenant-log writer counters over its whole run (records, fdatasyncs). */
 let auditSyncs: string | undefined;
 
@@ -101,6 +108,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function startHttpUpstream(name: string, tools: number): Promise<{ proc: Proc; url: string }> {
   const proc = spawnNode(`upstream ${name}`, ['--import', TSX, UPSTREAM, '--http', '--tools', String(tools), '--name', name], { cwd: ROOT });
   const url = await proc.waitForLine((l) => (JSON.parse(l) as { url?: string }).url, 20_000);
+  return { proc, url };
+}
+
+/**
+ * Starts bench/floor-proxy.ts in front of `upstreamUrl` (tool names lose the `u1__` prefix the
+ * gateway adds); with `walDir`, it keeps the minimal write-ahead log there.
+ */
+async function startFloorProxy(label: string, upstreamUrl: string, walDir?: string): Promise<{ proc: Proc; url: string }> {
+  if (walDir !== undefined) mkdirSync(walDir, { recursive: true });
+  const proc = spawnNode(label, ['--import', TSX, join(ROOT, 'bench', 'floor-proxy.ts'), '--upstream', upstreamUrl, '--strip', 'u1__', ...(walDir !== undefined ? ['--wal', walDir] : [])], { cwd: ROOT });
+  const url = await proc.waitForLine((l) => (JSON.parse(l) as { url?: string }).url, 30_000);
   return { proc, url };
 }
 
@@ -330,7 +348,18 @@ async function main(): Promise<number> {
       process.stderr.write(`${name} (closed loop, ${CONCURRENCY} sessions) ...\n`);
       const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', bytes), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
       const g = await runSide('gateway', gwA.url, '/mcp', callOp('u1__tool_000', bytes), CONCURRENCY, { gateway: [gwA.proc.pid], upstream: [u1.proc.pid] }, 'closed');
-      workloads.push(combine(name, d, g, undefined, gwA.proc.pid));
+      const w = combine(name, d, g, undefined, gwA.proc.pid);
+      if (key === 'call1k') {
+        // The floor: what any Node proxy that parses what it forwards costs here, on the same upstream.
+        const fp = await startFloorProxy('floor proxy', u1.url);
+        try {
+          const f = await runSide('floor proxy', fp.url, '/mcp', callOp('u1__tool_000', bytes), CONCURRENCY, { gateway: [fp.proc.pid], upstream: [u1.proc.pid] }, 'closed');
+          w.floor = { rps: f.rps, ratio: f.rps / d.rps, p50Ms: f.p50Ms, addedP50Ms: f.p50Ms - d.p50Ms, meanMs: f.meanMs, cpuUsPerCall: f.cpuUsPerCall.gateway ?? NaN };
+        } finally {
+          await fp.proc.stop();
+        }
+      }
+      workloads.push(w);
     }
 
     if (want('gov')) {
@@ -381,29 +410,48 @@ async function main(): Promise<number> {
         for (const l of lines) if (l.includes('"audit.log_closed"')) closedLines.push(l);
       });
       const stdoutClosed = new Promise<void>((r) => gwN.proc.child.once('close', () => r()));
+      let fpOff: { proc: Proc; url: string } | undefined;
+      let fpWal: { proc: Proc; url: string } | undefined;
       try {
+        fpOff = await startFloorProxy('floor proxy (no log)', u1.url);
+        fpWal = await startFloorProxy('floor proxy (write-ahead log)', u1.url, join(tmp, 'floor-wal'));
         process.stderr.write(`audit: tools/call 1 KB (closed loop, ${CONCURRENCY} sessions) ...\n`);
         const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', 1024), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
         const off: SideResult[] = [];
         const on: SideResult[] = [];
+        // The floor pair: the minimal proxy without and with a minimal write-ahead log
+        // (bench/floor-proxy.ts), in the same rounds: what any durable write before forwarding costs here.
+        const floorOff: SideResult[] = [];
+        const floorOn: SideResult[] = [];
         for (let round = 0; round < GOV_ROUNDS; round++) {
           off.push(await runSide('gateway A (audit off)', gwA.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwA.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
           on.push(await runSide('gateway N (audit on)', gwN.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwN.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+          if (fpOff && fpWal) {
+            floorOff.push(await runSide('floor proxy (no log)', fpOff.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [fpOff.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+            floorOn.push(await runSide('floor proxy (write-ahead log)', fpWal.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [fpWal.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+          }
         }
         const cpu = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + (x.cpuUsPerCall.gateway ?? NaN), 0) / xs.length;
         const rps = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + x.rps, 0) / xs.length;
         auditAddedUs = cpu(on) - cpu(off);
         auditThroughput = rps(on) / rps(off);
+        const floorNote =
+          floorOn.length > 0
+            ? `; floor (a minimal proxy, bench/floor-proxy.ts, same rounds): no log ${rps(floorOff).toFixed(0)} req/s, ${cpu(floorOff).toFixed(1)} µs per call; minimal write-ahead log ${rps(floorOn).toFixed(0)} req/s, ${cpu(floorOn).toFixed(1)} µs; the log adds ${(cpu(floorOn) - cpu(floorOff)).toFixed(1)} µs, throughput ${(rps(floorOn) / rps(floorOff)).toFixed(2)}x`
+            : '';
+        if (floorOn.length > 0) auditFloor = { addedUs: cpu(floorOn) - cpu(floorOff), throughput: rps(floorOn) / rps(floorOff) };
         workloads.push(
           combine(
             AUDIT_ROW,
             d,
             on[on.length - 1]!,
-            `${GOV_ROUNDS} alternating rounds: audit off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; auditing adds ${auditAddedUs.toFixed(1)} µs, throughput ${auditThroughput.toFixed(2)}x (per round: ${off.map((o, i) => `${((on[i]!.cpuUsPerCall.gateway ?? NaN) - (o.cpuUsPerCall.gateway ?? NaN)).toFixed(1)} µs ${(on[i]!.rps / o.rps).toFixed(2)}x`).join(', ')})`,
+            `${GOV_ROUNDS} alternating rounds: audit off ${rps(off).toFixed(0)} req/s, ${cpu(off).toFixed(1)} µs gateway CPU per call; on ${rps(on).toFixed(0)} req/s, ${cpu(on).toFixed(1)} µs; auditing adds ${auditAddedUs.toFixed(1)} µs, throughput ${auditThroughput.toFixed(2)}x (per round: ${off.map((o, i) => `${((on[i]!.cpuUsPerCall.gateway ?? NaN) - (o.cpuUsPerCall.gateway ?? NaN)).toFixed(1)} µs ${(on[i]!.rps / o.rps).toFixed(2)}x`).join(', ')})${floorNote}`,
             gwN.proc.pid,
           ),
         );
       } finally {
+        await fpOff?.proc.stop();
+        await fpWal?.proc.stop();
         await gwN.proc.stop(cpuProf ? 15_000 : 3000);
         await Promise.race([stdoutClosed, sleep(5000)]);
         for (const l of closedLines) {
@@ -569,10 +617,11 @@ function buildReport(started: Date, workloads: WorkloadResult[], idle: Report['i
   const call1k = find('tools/call 1 KB');
   const paced = find(`tools/call 1 KB @`);
   const stdio = find('warm stdio');
-  const target = (name: string, goal: string, measured: number | undefined, pass: (v: number) => boolean, unit: string): Report['targets'][number] => ({
+  const target = (name: string, goal: string, measured: number | undefined, pass: (v: number) => boolean, unit: string, floor?: number): Report['targets'][number] => ({
     name,
     goal,
     measured: measured ?? null,
+    floor: floor === undefined || Number.isNaN(floor) ? null : floor,
     unit,
     verdict: measured === undefined || Number.isNaN(measured) ? 'n/a' : pass(measured) ? 'PASS' : 'MISS',
   });
@@ -586,13 +635,13 @@ function buildReport(started: Date, workloads: WorkloadResult[], idle: Report['i
     workloads,
     idleSessions: idle,
     targets: [
-      target('throughput, tools/call 1 KB', '>= 0.40x direct', call1k?.ratio, (v) => v >= 0.4, 'x'),
+      target('throughput, tools/call 1 KB', '>= 0.40x direct', call1k?.ratio, (v) => v >= 0.4, 'x', call1k?.floor?.ratio),
       target(`added p50 at ${PACED_RATE} req/s`, '<= 0.3 ms', paced?.addedP50Ms, (v) => v <= 0.3, 'ms'),
       target('RSS per 1,000 idle legacy sessions (with GET streams)', '<= 25 MB', idle?.withStreamsMBPer1000, (v) => v <= 25, 'MB'),
-      target('warm stdio call overhead (p50)', '<= 0.2 ms', stdio?.addedP50Ms, (v) => v <= 0.2, 'ms'),
+      target('warm stdio call overhead (p50)', '<= 0.2 ms', stdio?.addedP50Ms, (v) => v <= 0.2, 'ms', stdio?.floor?.addedP50Ms),
       target('governance: added gateway CPU per 1 KB tools/call', '<= 50 µs', governanceAddedUs, (v) => v <= 50, 'µs'),
-      target('audit: added gateway CPU per 1 KB tools/call', '<= 40 µs', auditAddedUs, (v) => v <= 40, 'µs'),
-      target('audit: throughput on / off', '>= 0.8x', auditThroughput, (v) => v >= 0.8, 'x'),
+      target('audit: added gateway CPU per 1 KB tools/call', '<= 40 µs', auditAddedUs, (v) => v <= 40, 'µs', auditFloor?.addedUs),
+      target('audit: throughput on / off', '>= 0.8x', auditThroughput, (v) => v >= 0.8, 'x', auditFloor?.throughput),
     ],
     ok: failure === undefined,
     ...(failure ? { failure } : {}),
