@@ -22,7 +22,7 @@ import { CompactRange, consistencyProof, rootOfRange, sha256Pooled } from './mer
 import { recoverLog, type RecoveredLog } from './recovery.js';
 import type { EventType, Fields } from './records.js';
 import { PayloadMac } from './payload-mac.js';
-import { checkpointName, checkpointsDir, ensureLogDir, logDir, openSegment, segmentName, syncDir, writeFileDurable, type AuditIo } from './segment.js';
+import { checkpointName, checkpointsDir, ensureLogDir, logDir, openSegment, segmentName, syncDir, writeFileDurableAsync, type AuditIo } from './segment.js';
 import type { Witness } from './witness.js';
 
 export interface WriterDeps {
@@ -224,7 +224,8 @@ export class LogWriter {
   private durable: Head;
   private lastCp: { size: number; root: Buffer; at: number } | undefined;
   private cpRecordSeq = -1;
-  private cpBusy = false;
+  /** The checkpoint being written, if any. */
+  private cpPending: Promise<void> | undefined;
   /** Wall time spent in write + fdatasync, summed (logged at close). */
   private syncMs = 0;
   private closed = false;
@@ -542,8 +543,10 @@ export class LogWriter {
     for (const f of idle) f();
   }
 
-  /** Resolves once everything queued so far has been written (or has failed). */
+  /** Resolves once everything queued so far, and a checkpoint being written, has been written (or has failed). */
   drain(): Promise<void> {
+    const cp = this.cpPending;
+    if (cp !== undefined) return cp.then(() => this.drain());
     if (!this.flushing && this.queued === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.idle.push(resolve);
@@ -559,33 +562,44 @@ export class LogWriter {
 
   /**
    * Signs a checkpoint of the durable tree when it grew (beyond our own last checkpoint
-   * record), writes `checkpoints/<size>.note`, hands it to the witnesses, then appends
-   * `audit.checkpoint`. Never on an alarmed log: it must not sign a tree inconsistent with one
-   * it signed before.
+   * record), writes `checkpoints/<size>.note` (durably, on the thread pool: `drain()` waits for
+   * it), hands it to the witnesses, then appends `audit.checkpoint`. One at a time. Never on an
+   * alarmed log: it must not sign a tree inconsistent with one it signed before.
    */
   checkpoint(): void {
-    if (this.cpBusy || this.stats.alarm !== undefined) return;
+    if (this.cpPending !== undefined || this.stats.alarm !== undefined) return;
     const head = this.durable;
     if (head.size === 0) return;
     const last = this.lastCp;
     if (last && (head.size <= last.size || (head.size === last.size + 1 && this.cpRecordSeq === last.size))) return;
-    this.cpBusy = true;
+    let root: Buffer;
+    let text: string;
+    const signers = this.signers;
     try {
-      const root = rootOf(head);
-      const text = signCheckpoint({ origin: this.origin, size: head.size, root }, this.signers);
-      writeFileDurable(checkpointsDir(this.dir), checkpointName(head.size), text);
-      this.lastCp = { size: head.size, root, at: Date.now() };
-      this.stats.checkpoints += 1;
-      this.stats.lastCheckpointSize = head.size;
-      this.stats.lastCheckpointAt = this.lastCp.at;
-      if (this.signers.length > 1) this.signers = this.signers.slice(-1);
-      this.publish(text, { size: head.size, root });
-      if (!this.closed) this.cpRecordSeq = this.append('audit.checkpoint', { size: head.size, root: root.toString('base64') }, false);
+      root = rootOf(head);
+      text = signCheckpoint({ origin: this.origin, size: head.size, root }, signers);
     } catch (e) {
       this.deps.log.error({ log: this.logId, err: (e as Error).message }, 'audit.checkpoint_failed');
-    } finally {
-      this.cpBusy = false;
+      return;
     }
+    this.cpPending = writeFileDurableAsync(checkpointsDir(this.dir), checkpointName(head.size), text).then(
+      () => {
+        this.cpPending = undefined;
+        this.lastCp = { size: head.size, root, at: Date.now() };
+        this.stats.checkpoints += 1;
+        this.stats.lastCheckpointSize = head.size;
+        this.stats.lastCheckpointAt = this.lastCp.at;
+        // The checkpoint after a key rotation carried both signatures; later ones carry the new
+        // key's only (unless the key was rotated again meanwhile).
+        if (this.signers === signers && signers.length > 1) this.signers = signers.slice(-1);
+        this.publish(text, { size: head.size, root });
+        if (!this.closed) this.cpRecordSeq = this.append('audit.checkpoint', { size: head.size, root: root.toString('base64') }, false);
+      },
+      (e: unknown) => {
+        this.cpPending = undefined;
+        this.deps.log.error({ log: this.logId, err: (e as Error).message }, 'audit.checkpoint_failed');
+      },
+    );
   }
 
   private publish(text: string, head: { size: number; root: Buffer }): void {

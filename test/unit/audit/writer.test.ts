@@ -5,7 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { AuditService } from '../../../src/audit/service.js';
@@ -200,6 +200,32 @@ describe('key rotation', () => {
     verifyCheckpoint(after[0]!, [parseVerifierKey(keys.new)]);
     assert.equal(sigs(after[after.length - 1]!), 1);
     assert.throws(() => verifyCheckpoint(after[after.length - 1]!, [parseVerifierKey(keys.old)]));
+  });
+});
+
+describe('checkpoint writes', () => {
+  it('run off the event loop (drain waits for them); a key rotated meanwhile still gets a checkpoint signed by both keys', async () => {
+    const dir = newDir();
+    const svc = new AuditService(auditCfg(dir, { checkpointRecords: 1_000_000, checkpointInterval: '1h', groupCommit: '1ms' }), silentLogger);
+    svc.open();
+    const w = svc.tenantLog('acme')!;
+    for (let i = 0; i < 6; i++) await w.append('tool.call.decision', { call: `a${i}` }, true);
+    const note = join(dir, 'logs', 't-acme', 'checkpoints', `${String(w.nextSeq).padStart(20, '0')}.note`);
+    w.checkpoint();
+    assert.equal(existsSync(note), false, 'checkpoint() returned before its file was written');
+    const keys = w.rotateKey();
+    await w.drain();
+    assert.equal(existsSync(note), true);
+    for (let i = 0; i < 3; i++) await w.append('tool.call.decision', { call: `b${i}` }, true);
+    w.checkpoint();
+    await w.drain();
+    await svc.close();
+    const rotated = records(dir, 't-acme').find((r) => r.type === 'audit.key_rotated')!;
+    const cpDir = join(dir, 'logs', 't-acme', 'checkpoints');
+    const after = readdirSync(cpDir).sort().map((n) => readFileSync(join(cpDir, n), 'utf8')).filter((t) => Number(t.split('\n')[1]) > rotated.seq);
+    assert.ok(after.length >= 1);
+    verifyCheckpoint(after[0]!, [parseVerifierKey(keys.old)]);
+    verifyCheckpoint(after[0]!, [parseVerifierKey(keys.new)]);
   });
 });
 
