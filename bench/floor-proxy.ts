@@ -5,7 +5,8 @@
  * start), doing only what any proxy that inspects traffic must do: read the body, parse it,
  * strip the tool name's prefix, serialise, send it on a keep-alive undici Pool, read the answer,
  * parse it (filters must see what the client gets), serialise, answer as plain JSON. No sessions
- * beyond a fixed id, no pipeline, no limits, no logs, no metrics. It answers `initialize` itself.
+ * beyond a fixed id, no pipeline, no limits, no logs, no metrics. It answers `initialize` itself
+ * (bench/floor-front.ts, shared with bench/floor-relay.ts).
  *
  * `--wal DIR`: before a request is forwarded, one hash-chained record (SHA-256 of the previous
  * record, SHA-256 of the request text) is written durably to DIR/floor-wal.jsonl (O_DSYNC,
@@ -17,11 +18,12 @@
  *
  * Prints {"url": ...} when ready; exits when its stdin closes (the bench's liveness pipe).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { closeSync, constants, openSync, write } from 'node:fs';
 import { hash } from 'node:crypto';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { floorServer, listenAndAnnounce, type FloorMessage } from './floor-front.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -100,7 +102,7 @@ class FloorWal {
 const wal = walDir !== undefined ? new FloorWal(walDir) : undefined;
 let upHeaders: Record<string, string> = baseHeaders;
 
-async function forward(msg: { params?: { name?: unknown } }, res: ServerResponse): Promise<void> {
+async function forward(msg: FloorMessage, res: ServerResponse): Promise<void> {
   if (strip !== '' && typeof msg.params?.name === 'string' && msg.params.name.startsWith(strip)) msg.params.name = msg.params.name.slice(strip.length);
   const body = JSON.stringify(msg);
   const durable = wal?.append('decision', body, true);
@@ -112,39 +114,13 @@ async function forward(msg: { params?: { name?: unknown } }, res: ServerResponse
   res.end(answer);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, text: string): void {
-  if (req.method === 'DELETE') {
-    res.writeHead(200).end();
-    return;
-  }
-  if (req.method !== 'POST') {
-    res.writeHead(405).end();
-    return;
-  }
-  const msg = JSON.parse(text) as { id?: unknown; method?: string; params?: { protocolVersion?: string; name?: unknown } };
-  if (msg.id === undefined) {
-    res.writeHead(202).end();
-    return;
-  }
-  if (msg.method === 'initialize') {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'floor', version: '0' } } });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'mcp-session-id': 'floor' });
-    res.end(body);
-    return;
-  }
+const server = floorServer((msg, res) => {
   forward(msg, res).catch((e: unknown) => {
     // The bench counts a non-200 answer as an error and fails the run.
     if (res.headersSent) res.destroy();
     else res.writeHead(502, { 'content-type': 'text/plain' }).end((e as Error).message);
   });
-}
-
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
 });
-server.keepAliveTimeout = 120_000;
 
 process.stdin.on('end', () => {
   wal?.close();
@@ -165,7 +141,4 @@ if (typeof sid !== 'string') throw new Error(`upstream initialize gave no sessio
 upHeaders = { ...baseHeaders, 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' };
 const ack = await pool.request({ path: up.pathname, method: 'POST', headers: upHeaders, body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
 await ack.body.dump();
-server.listen(0, '127.0.0.1', () => {
-  const a = server.address();
-  if (a && typeof a === 'object') process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${a.port}` })}\n`);
-});
+listenAndAnnounce(server);

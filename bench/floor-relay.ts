@@ -8,8 +8,9 @@
  *
  *   node --import tsx bench/floor-relay.ts <upstream argv...>     prints {"url": ...} when ready
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { spawn } from 'node:child_process';
+import { floorServer, listenAndAnnounce } from './floor-front.js';
 
 const argv = process.argv.slice(2);
 if (argv.length === 0) {
@@ -43,31 +44,10 @@ process.stdin.on('end', () => {
 });
 process.stdin.resume();
 
-function handle(req: IncomingMessage, res: ServerResponse, text: string): void {
-  if (req.method !== 'POST') {
-    res.writeHead(405).end();
-    return;
-  }
-  const msg = JSON.parse(text) as { id?: unknown; method?: string; params?: { protocolVersion?: string } };
-  if (msg.id === undefined) {
-    res.writeHead(202).end();
-    return;
-  }
-  if (msg.method === 'initialize') {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'floor', version: '0' } } });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'mcp-session-id': 'floor' });
-    res.end(body);
-    return;
-  }
+const server = floorServer((msg, res) => {
   const id = nextId++;
   pending.set(id, { res, id: msg.id });
   child.stdin.write(`${JSON.stringify({ ...msg, id })}\n`);
-}
-
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
 });
 // Handshake with the upstream first, as the gateway does, then listen.
 pending.set(0, {
@@ -76,10 +56,7 @@ pending.set(0, {
     writeHead: () => undefined,
     end: () => {
       child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
-      server.listen(0, '127.0.0.1', () => {
-        const a = server.address();
-        if (a && typeof a === 'object') process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${a.port}` })}\n`);
-      });
+      listenAndAnnounce(server);
     },
   } as unknown as ServerResponse,
 });
