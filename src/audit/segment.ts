@@ -104,8 +104,8 @@ export function openSegment(path: string, dsync = false): number {
 
 /**
  * writeFileDurable's steps on the thread pool, for the data plane's event loop: a checkpoint is
- * written up to several times a second under load, and three synchronous fsyncs held the event
- * loop for about a millisecond each time.
+ * written up to several times a second under load, and its synchronous writes, fsyncs and rename
+ * held the event loop for about a millisecond each time.
  */
 export async function writeFileDurableAsync(dir: string, name: string, data: string): Promise<void> {
   const tmp = join(dir, `.${name}.tmp`);
