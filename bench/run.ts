@@ -414,8 +414,8 @@ async function main(): Promise<number> {
       let fpOff: { proc: Proc; url: string } | undefined;
       let fpWal: { proc: Proc; url: string } | undefined;
       try {
-        fpOff = await startFloorProxy('floor proxy (no log)', u1.url);
-        fpWal = await startFloorProxy('floor proxy (write-ahead log)', u1.url, join(tmp, 'floor-wal'));
+        const floorNoLog = (fpOff = await startFloorProxy('floor proxy (no log)', u1.url));
+        const floorWal = (fpWal = await startFloorProxy('floor proxy (write-ahead log)', u1.url, join(tmp, 'floor-wal')));
         process.stderr.write(`audit: tools/call 1 KB (closed loop, ${CONCURRENCY} sessions) ...\n`);
         const d = await runSide('direct', u1Origin, '/mcp', callOp('tool_000', 1024), CONCURRENCY, { upstream: [u1.proc.pid] }, 'closed');
         const off: SideResult[] = [];
@@ -427,20 +427,15 @@ async function main(): Promise<number> {
         for (let round = 0; round < GOV_ROUNDS; round++) {
           off.push(await runSide('gateway A (audit off)', gwA.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwA.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
           on.push(await runSide('gateway N (audit on)', gwN.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [gwN.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
-          if (fpOff && fpWal) {
-            floorOff.push(await runSide('floor proxy (no log)', fpOff.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [fpOff.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
-            floorOn.push(await runSide('floor proxy (write-ahead log)', fpWal.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [fpWal.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
-          }
+          floorOff.push(await runSide('floor proxy (no log)', floorNoLog.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [floorNoLog.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
+          floorOn.push(await runSide('floor proxy (write-ahead log)', floorWal.url, '/mcp', callOp('u1__tool_000', 1024), CONCURRENCY, { gateway: [floorWal.proc.pid], upstream: [u1.proc.pid] }, 'closed'));
         }
         const cpu = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + (x.cpuUsPerCall.gateway ?? NaN), 0) / xs.length;
         const rps = (xs: SideResult[]): number => xs.reduce((sum, x) => sum + x.rps, 0) / xs.length;
         auditAddedUs = cpu(on) - cpu(off);
         auditThroughput = rps(on) / rps(off);
-        const floorNote =
-          floorOn.length > 0
-            ? `; floor (a minimal proxy, bench/floor-proxy.ts, same rounds): no log ${rps(floorOff).toFixed(0)} req/s, ${cpu(floorOff).toFixed(1)} µs per call; minimal write-ahead log ${rps(floorOn).toFixed(0)} req/s, ${cpu(floorOn).toFixed(1)} µs; the log adds ${(cpu(floorOn) - cpu(floorOff)).toFixed(1)} µs, throughput ${(rps(floorOn) / rps(floorOff)).toFixed(2)}x`
-            : '';
-        if (floorOn.length > 0) auditFloor = { addedUs: cpu(floorOn) - cpu(floorOff), throughput: rps(floorOn) / rps(floorOff) };
+        auditFloor = { addedUs: cpu(floorOn) - cpu(floorOff), throughput: rps(floorOn) / rps(floorOff) };
+        const floorNote = `; floor (a minimal proxy, bench/floor-proxy.ts, same rounds): no log ${rps(floorOff).toFixed(0)} req/s, ${cpu(floorOff).toFixed(1)} µs per call; minimal write-ahead log ${rps(floorOn).toFixed(0)} req/s, ${cpu(floorOn).toFixed(1)} µs; the log adds ${auditFloor.addedUs.toFixed(1)} µs, throughput ${auditFloor.throughput.toFixed(2)}x`;
         workloads.push(
           combine(
             AUDIT_ROW,
