@@ -51,11 +51,12 @@ export class StdioDriver {
     this.proc.child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
   }
 
-  /** `count` sequential calls, each checked like the HTTP ones. */
-  async sequential(op: Op, count: number): Promise<LoopResult> {
+  /** `count` sequential calls (fewer if `durationMs` passes first), each checked like the HTTP ones. */
+  async sequential(op: Op, count: number, durationMs = Infinity): Promise<LoopResult> {
     const out: LoopResult = { samples: new Samples(), errors: 0, firstError: undefined, seconds: 0, maxBacklog: 0 };
     const start = performance.now();
-    for (let i = 0; i < count && out.errors < 50; i++) {
+    const end = start + durationMs;
+    for (let i = 0; i < count && out.errors < 50 && performance.now() < end; i++) {
       const id = ++this.seq;
       const t0 = performance.now();
       try {
