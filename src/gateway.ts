@@ -27,6 +27,7 @@ import { createIdentity, type Identity } from './auth/identity.js';
 import { createLimiter } from './ratelimit/limiter.js';
 import { OverloadMonitor } from './runtime/overload.js';
 import { AuditService } from './audit/service.js';
+import { WitnessService } from './audit/witness-service.js';
 import { CaptureService } from './audit/capture/service.js';
 import { captureLimits } from './audit/capture/config.js';
 import { startAuditRemotes, type AuditRemotes } from './audit/remotes.js';
@@ -166,6 +167,10 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   holder.onSwap((next, previous) => auditConfigSwap(audit, next, previous));
 
   const identity = createIdentity(holder, store, log);
+  // Other gateways' checkpoints (audit.witnessService, read at start like the audit section).
+  const witnessCfg = holder.current.audit.witnessService;
+  const witness = witnessCfg.enabled ? new WitnessService(witnessCfg) : undefined;
+  if (witness) log.info({ dir: witnessCfg.dir, trustedKeys: witnessCfg.trustedKeys.length }, 'audit.witness_service');
   const app: FastifyInstance = buildFrontDoor(core, {
     maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
     readiness: () => withAuditHealth(readiness(upstreams, sessions.size, holder.current.auth.mode === 'required', overload.shedding), audit, holder.current.auth.mode === 'required'),
@@ -176,6 +181,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     adminKeys: identity.adminKeys,
     ...(metrics && !obsCfg.metrics.listen ? { metrics: () => metrics.expose() } : {}),
     ...(metrics ? { authEvents: { succeeded: (m: string) => metrics.authSucceeded(m), failed: (r: string) => metrics.authFailed(r) } } : {}),
+    ...(witness ? { witness } : {}),
   });
 
   // SSE comments keep idle GET and listen streams alive through proxies; one timer for all.
@@ -236,6 +242,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
       await audit.close(); // after in-flight calls: their outcomes are in the final checkpoint's tree
       await capture.close().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'capture.close_failed'));
       await closing.catch(() => undefined);
+      await witness?.close(); // notes accepted before the listener closed are on disk
       await identity.close().catch((e: unknown) => log.warn({ err: e }, 'identity.close_failed'));
       await metricsListener?.close();
       await tracing?.shutdown().catch((e: unknown) => log.warn({ err: e }, 'tracing.shutdown_failed'));

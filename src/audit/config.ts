@@ -9,6 +9,7 @@ import { ByteSize, Duration } from '../config/primitives.js';
 import { parseByteSize, parseDuration } from '../config/units.js';
 import { AuditSinksConfig, compileSinks, type CompiledSink } from './sinks/config.js';
 import { AuditRetentionConfig, compileRetention, type CompiledRetention } from './retention.js';
+import { compileWitnessService, WitnessServiceConfig, type CompiledWitnessService } from './witness-service.js';
 
 const DirectoryWitness = z
   .object({
@@ -48,6 +49,7 @@ export const AuditConfig = z
     segmentAge: Duration.default('1h').describe('Start a new segment file when the current one is older than this.'),
     retryAfter: Duration.default('1s').describe('Retry-After given with 503 when the audit log cannot be written.'),
     witnesses: z.array(WitnessConfig).max(16).default([]).describe('Where each checkpoint is also published.'),
+    witnessService: WitnessServiceConfig.prefault({}),
     sinks: AuditSinksConfig,
     retention: AuditRetentionConfig.prefault({}),
   })
@@ -74,6 +76,8 @@ export interface CompiledAudit {
   segmentAgeMs: number;
   retryAfterMs: number;
   witnesses: readonly CompiledWitness[];
+  /** This gateway as other gateways' witness (independent of `enabled`). */
+  witnessService: CompiledWitnessService;
   /** Remote sinks fed from the local log (docs/audit.md "Remote sinks"). */
   sinks: readonly CompiledSink[];
   retention: CompiledRetention;
@@ -95,6 +99,7 @@ export function compileAudit(a: AuditConfigInput, configDir: string, dataDir: st
     segmentAgeMs: Math.max(1, parseDuration(a.segmentAge)),
     retryAfterMs: Math.max(1, parseDuration(a.retryAfter)),
     sinks: compileSinks(a.sinks, configDir),
+    witnessService: compileWitnessService(a.witnessService, configDir, dataDir),
     retention: compileRetention(a.retention),
     retentionTenants: Object.keys(a.retention.tenants),
     witnesses: a.witnesses.map((w, i) =>

@@ -315,7 +315,7 @@ export class AuditService {
   /** Final checkpoint and sync of every log. */
   async close(): Promise<void> {
     await Promise.all([...this.logs.values()].map((w) => w.close().catch((e: unknown) => this.log.error({ log: w.logId, err: (e as Error).message }, 'audit.close_failed'))));
-    for (const w of this.witnesses) w.close();
+    await Promise.all(this.witnesses.map((w) => w.close()));
     if (this.locked) {
       try {
         unlinkSync(this.locked);

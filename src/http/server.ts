@@ -12,6 +12,8 @@ import { isAuthError, sendAuthError } from '../auth/resource/challenge.js';
 import { registerAdminKeys, type AdminKeys } from './admin/keys.js';
 import { registerAdminPolicies } from './admin/policies.js';
 import { registerAdminAudit } from './admin/audit.js';
+import { registerWitnessRoute } from './witness-route.js';
+import type { WitnessService } from '../audit/witness-service.js';
 import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
@@ -37,6 +39,8 @@ export interface FrontDoorOptions {
   metrics?: () => Promise<{ body: string; contentType: string }>;
   /** Counts front-door authentications (metrics). */
   authEvents?: { succeeded(method: string): void; failed(reason: string): void };
+  /** POST /audit/witness for other gateways' checkpoints (audit.witnessService); absent: no such route. */
+  witness?: WitnessService;
 }
 
 /** A handler mounted beside the router (its own public endpoints, e.g. an OAuth server). */
@@ -223,6 +227,8 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
     principalOf,
     (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)),
   );
+
+  if (opts.witness) registerWitnessRoute(app, opts.witness, core.log, (res, e) => unhandled(core, res, e));
 
   // Metrics name every tenant: with authentication required, only an admin may read them.
   const expose = opts.metrics;

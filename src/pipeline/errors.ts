@@ -69,6 +69,9 @@ export const ERRORS = {
   ERR_ARGUMENT_GUARD: { rpc: -31215, http: 200, message: 'Argument refused by a guard' },
   // evidence: the decision record could not be made durable, so the call is not forwarded
   ERR_AUDIT_UNAVAILABLE: { rpc: -31216, http: 503, message: 'Audit log unavailable: side-effecting calls are refused' },
+  // evidence: this gateway as another one's checkpoint witness (docs/audit.md, "A gateway as witness")
+  ERR_WITNESS_UNTRUSTED: { rpc: -31217, http: 403, message: 'Checkpoint not signed by a key this witness trusts' },
+  ERR_WITNESS_REFUSED: { rpc: -31218, http: 409, message: 'Checkpoint refused by the witness' },
 } as const satisfies Record<string, { rpc: number; http: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -228,6 +228,7 @@ test('defaults are applied to an empty file and to a minimal upstream', () => {
     segmentAgeMs: 3_600_000,
     retryAfterMs: 1000,
     witnesses: [],
+    witnessService: { enabled: false, dir: '/srv/portcullis/.portcullis/witness', trustedKeys: [] },
     sinks: [],
     retentionTenants: [],
   });

@@ -63,6 +63,7 @@ function config(auditDir: string, segmentBytes: number): CompiledAudit {
     segmentAgeMs: 3_600_000,
     retryAfterMs: 1000,
     witnesses: [],
+    witnessService: { enabled: false, dir: join(auditDir, 'witness'), trustedKeys: [] },
     sinks: [],
     retention: compileRetention({ tenants: {}, interval: '1h' }),
     retentionTenants: [],

@@ -239,12 +239,12 @@ describe('directory witness', () => {
     for (let i = 0; i < 35; i++) await w.append('tool.call.decision', { call: `c${i}` }, true);
     await svc.close();
     const witness = new DirectoryWitness('w', wdir);
-    const held = witness.latest('t-acme');
+    const held = await witness.latest('t-acme');
     assert.ok(held && held.size >= 30, `witness holds ${held?.size}`);
     const cpDir = join(dir, 'audit', 'logs', 't-acme', 'checkpoints');
     const sizes = readdirSync(cpDir).map((n) => Number(n.slice(0, 20))).sort((a, b) => a - b);
     const smaller = readFileSync(join(cpDir, `${String(sizes[0]).padStart(20, '0')}.note`), 'utf8');
-    assert.throws(() => witness.accept('t-acme', smaller, held.size, []), WitnessRefused);
+    await assert.rejects(witness.accept('t-acme', smaller, held.size, []), (e: unknown) => e instanceof WitnessRefused && e.held === held.size);
 
     // A forged log of a larger size signed with another key: inconsistent with what it holds.
     const forged = new AuditService(auditCfg(join(dir, 'forged'), { checkpointRecords: 1000 }), silentLogger);
@@ -257,13 +257,13 @@ describe('directory witness', () => {
     const ftext = readFileSync(join(fdir, fnote), 'utf8');
     const fleaves = segmentLines(join(dir, 'forged'), 't-acme').map((l) => leafOf(l));
     const fsize = Number(fnote.slice(0, 20));
-    assert.throws(() => witness.accept('t-acme', ftext, held.size, consistencyProof(fleaves, held.size, fsize)), WitnessRefused);
+    await assert.rejects(witness.accept('t-acme', ftext, held.size, consistencyProof(fleaves, held.size, fsize)), WitnessRefused);
     // A fork: same size, other root.
     const cr = new CompactRange();
     for (const l of fleaves.slice(0, held.size)) cr.append(l);
     assert.ok(!cr.root().equals(held.root));
     const forkNote = signCheckpoint({ origin: 'portcullis/acme', size: held.size, root: cr.root() }, loadOrCreateSigner(join(dir, 'forged'), 't-acme', 'portcullis/acme'));
-    assert.throws(() => witness.accept('t-acme', forkNote, held.size, []), (e: unknown) => e instanceof WitnessRefused && /fork/.test(e.message));
-    assert.equal(witness.latest('t-acme')?.size, held.size, 'refusals change nothing');
+    await assert.rejects(witness.accept('t-acme', forkNote, held.size, []), (e: unknown) => e instanceof WitnessRefused && /fork/.test(e.message));
+    assert.equal((await witness.latest('t-acme'))?.size, held.size, 'refusals change nothing');
   });
 });

@@ -1,0 +1,68 @@
+/**
+ * The directory witness keeps one log's checkpoints in order when they arrive faster than it
+ * writes them (its accepts run one at a time per log), and `audit.witnessService.trustedKeys`
+ * refuses anything that is not a verifier key at config time, naming the entry.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CompactRange, consistencyProof } from '../../../src/audit/merkle.js';
+import { signCheckpoint, verifierKey } from '../../../src/audit/checkpoint.js';
+import { DirectoryWitness } from '../../../src/audit/witness.js';
+import { ConfigError, formatIssue, loadConfigText } from '../../../src/config/load.js';
+
+describe('directory witness ordering', () => {
+  it('checkpoints submitted back to back end with the largest held, each proved from the one before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-witness-unit-'));
+    try {
+      const signer = { name: 'gw/acme', ...generateKeyPairSync('ed25519') };
+      const leaves = Array.from({ length: 60 }, () => randomBytes(32));
+      const cr = new CompactRange();
+      const notes = new Map<number, string>();
+      leaves.forEach((l, i) => {
+        cr.append(l);
+        if ((i + 1) % 10 === 0) notes.set(i + 1, signCheckpoint({ origin: 'gw/acme', size: i + 1, root: cr.root() }, signer));
+      });
+      const w = new DirectoryWitness('w', dir);
+      const asked: number[] = [];
+      // Not awaited one by one: a later submission must read the size its predecessor wrote.
+      await Promise.all(
+        [...notes].map(([size, text]) =>
+          w.submit({
+            logId: 't-acme',
+            text,
+            size,
+            root: Buffer.alloc(32),
+            proof: (from) => {
+              asked.push(from);
+              return consistencyProof(leaves, from, size);
+            },
+          }),
+        ),
+      );
+      assert.equal((await w.latest('t-acme'))?.size, 60);
+      assert.deepEqual(asked, [10, 20, 30, 40, 50], 'each proof starts where the previous checkpoint left the witness');
+      await w.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('audit.witnessService config', () => {
+  it('accepts verifier keys and names a bad entry with its path', () => {
+    const good = verifierKey('gw-a/system', generateKeyPairSync('ed25519').publicKey);
+    const snap = loadConfigText(`upstreams: []\naudit:\n  witnessService:\n    enabled: true\n    trustedKeys: [${JSON.stringify(good)}]\n`, { path: '/srv/p/portcullis.yaml', env: {} });
+    assert.deepEqual(snap.audit.witnessService, { enabled: true, dir: '/srv/p/.portcullis/witness', trustedKeys: [good] });
+    try {
+      loadConfigText(`upstreams: []\naudit:\n  witnessService:\n    enabled: true\n    trustedKeys: [${JSON.stringify(good)}, "gw-a/system+zz+AAAA"]\n`, { path: '/srv/p/portcullis.yaml', env: {} });
+      assert.fail('expected a ConfigError');
+    } catch (e) {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.match(e.issues.map(formatIssue).join('\n'), /audit\.witnessService\.trustedKeys\[1\]: not a verifier key/);
+    }
+  });
+});
