@@ -613,7 +613,9 @@ function revision(): string {
 
 function buildReport(started: Date, workloads: WorkloadResult[], idle: Report['idleSessions'] | undefined, failure: string | undefined): Report {
   const find = (prefix: string): WorkloadResult | undefined => workloads.find((w) => w.name.startsWith(prefix));
-  const call1k = find('tools/call 1 KB');
+  // By its exact name: the paced row's name starts the same way, and a run without the closed
+  // loop (`--only paced`) must not judge throughput on the paced row's 1.00x.
+  const call1k = workloads.find((w) => w.name === 'tools/call 1 KB');
   const paced = find(`tools/call 1 KB @`);
   const stdio = find('warm stdio');
   const target = (name: string, goal: string, measured: number | undefined, pass: (v: number) => boolean, unit: string, floor?: number): Report['targets'][number] => ({

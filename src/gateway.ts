@@ -28,6 +28,7 @@ import { createLimiter } from './ratelimit/limiter.js';
 import { OverloadMonitor } from './runtime/overload.js';
 import { AuditService } from './audit/service.js';
 import { WitnessService } from './audit/witness-service.js';
+import { restartNeeded } from './config/start-only.js';
 import { CaptureService } from './audit/capture/service.js';
 import { captureLimits } from './audit/capture/config.js';
 import { startAuditRemotes, type AuditRemotes } from './audit/remotes.js';
@@ -162,6 +163,8 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     // Views depend on virtual-server config as well as the catalogue: rebuild so none is stale.
     void upstreams.reconcile(next).then(() => catalog.schedule());
     log.info({ version: next.version }, 'config.applied');
+    const waiting = restartNeeded(next, previous);
+    if (waiting.length > 0) log.warn({ version: next.version, settings: waiting }, 'config.restart_needed');
   });
 
   holder.onSwap((next, previous) => auditConfigSwap(audit, next, previous));

@@ -106,6 +106,9 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
     return { principal: v.principal, audiences: v.audiences, issuerAudience: v.issuerAudience };
   };
   const verifyKey = async (key: string): Promise<Principal> => {
+    // Turning API keys off takes effect at once (fail closed); turning them on needs a restart
+    // (the hash key is loaded at start: config/start-only.ts).
+    if (holder.current.auth.settings?.apiKeys.enabled !== true) throw new GatewayError('ERR_INVALID_TOKEN', undefined, { detail: { reason: 'api-keys-disabled' } });
     if (!hashKey) throw new GatewayError('ERR_INVALID_TOKEN', undefined, { detail: { reason: 'api-keys-not-started' } });
     const r = await verifyApiKey(store.apiKeys, hashKey, key, new Date(), {
       onTouchError: (err, id) => log.warn({ err, key: id }, 'api_key.touch_failed'),
@@ -150,7 +153,7 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
   };
 
   const adminKeys: AdminKeys = {
-    enabled: () => holder.current.auth.mode === 'required' && hashKey !== undefined,
+    enabled: () => holder.current.auth.mode === 'required' && holder.current.auth.settings?.apiKeys.enabled === true && hashKey !== undefined,
     isAdmin: (p) => p.authMethod !== 'anonymous' && (holder.current.auth.settings?.adminRoles ?? []).some((r) => p.roles.includes(r)),
     async create(p, opts) {
       if (!hashKey) throw new Error('API keys not started');
@@ -226,12 +229,8 @@ export function createIdentity(holder: SnapshotHolder, store: Store, log: Logger
         });
       }
       buildVerifier(s);
-      holder.onSwap((next) => {
-        if (next.auth.settings && !settings.authorizationServer.enabled !== !next.auth.settings.authorizationServer.enabled) {
-          log.warn('auth.authorization_server_change_needs_restart');
-        }
-        buildVerifier(next);
-      });
+      // (A change to the authorization server's settings waits for a restart: config/start-only.ts.)
+      holder.onSwap((next) => buildVerifier(next));
     },
     async close() {
       for (const c of oauthClients.values()) await c.close();

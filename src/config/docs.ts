@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ConfigSchema } from './schema.js';
+import { START_ONLY_SETTINGS } from './start-only.js';
 
 /** A JSON Schema node, as far as the generator reads it. */
 interface JsonSchema {
@@ -96,7 +97,10 @@ export function generateMarkdown(): string {
     '- **Relative paths** (`gateway.dataDir`, stdio `cwd`, a stdio `command` containing `/`)',
     '  resolve against the directory of the config file.',
     '- **Hot reload**: the file is watched; a valid edit takes effect for new calls, an invalid',
-    '  one is logged and the running configuration stays.',
+    '  one is logged and the running configuration stays. These settings are read once at start:',
+    `  ${START_ONLY_SETTINGS.map((x) => (x.includes(' ') ? `\`${x.slice(0, x.indexOf(' '))}\`${x.slice(x.indexOf(' '))}` : `\`${x}\``)).join(', ')}.`,
+    '  A reload that changes one of them applies the rest and logs `config.restart_needed` with',
+    '  the settings that wait for a restart.',
     '',
     '## Example',
     '',
