@@ -65,16 +65,30 @@ export function loadOrCreateSigner(auditDir: string, logId: string, origin: stri
 }
 
 /**
- * Replaces a log's signing key: the old key file is kept as `<logId>.<unix ms>.key.retired`
- * (with its `.pub`), a new key takes its place. Returns both, for the dual-signed checkpoint.
+ * Makes `next` the log's signing key on disk: the old pair is copied aside as
+ * `<logId>.<unix ms>.key.retired` / `.pub.retired`, then `<logId>.key` and `.pub` are replaced
+ * atomically, so a `<logId>.key` exists at every moment (a crash never leaves the log keyless).
+ * The writer calls this only after the rotation record and a checkpoint signed by both keys are
+ * durable (writer.ts `rotateKeyDurably`).
  */
-export function rotateSigner(auditDir: string, logId: string, origin: string): { old: Signer; next: Signer } {
-  const old = loadOrCreateSigner(auditDir, logId, origin);
+export function installSigner(auditDir: string, logId: string, origin: string, next: Signer): void {
   const dir = keysDir(auditDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stamp = Date.now();
-  renameSync(join(dir, `${logId}.key`), join(dir, `${logId}.${stamp}.key.retired`));
-  renameSync(join(dir, `${logId}.pub`), join(dir, `${logId}.${stamp}.pub.retired`));
-  return { old, next: loadOrCreateSigner(auditDir, logId, origin) };
+  const key = join(dir, `${logId}.key`);
+  const pub = join(dir, `${logId}.pub`);
+  const oldKey = readIfExists(key);
+  if (oldKey) writeSecret(join(dir, `${logId}.${stamp}.key.retired`), oldKey);
+  const oldPub = readIfExists(pub);
+  if (oldPub) writeSecret(join(dir, `${logId}.${stamp}.pub.retired`), oldPub);
+  writeSecret(key, next.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string);
+  writeSecret(pub, `${verifierKey(origin, next.publicKey)}\n`);
+}
+
+/** A fresh Ed25519 signer named after `origin`, in memory only (installSigner puts it on disk). */
+export function newSigner(origin: string): Signer {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { name: origin, privateKey, publicKey };
 }
 
 /** The log's payload HMAC key (32 bytes), created on first use. */

@@ -138,6 +138,8 @@ export class HttpWitness implements Witness {
   private readonly pending = new Map<string, WitnessSubmission>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly backoff = new Map<string, number>();
+  /** Submissions whose POST is under way. */
+  private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
@@ -153,7 +155,15 @@ export class HttpWitness implements Witness {
       clearTimeout(prev);
       this.timers.delete(s.logId);
     }
-    await this.attempt(s.logId);
+    await this.track(this.attempt(s.logId));
+  }
+
+  /** Counts `p` as under way until it settles (close() waits for it). */
+  private track(p: Promise<void>): Promise<void> {
+    this.inFlight.add(p);
+    const done = (): void => void this.inFlight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   private async attempt(logId: string): Promise<void> {
@@ -178,7 +188,7 @@ export class HttpWitness implements Witness {
       if (!this.closed && !this.timers.has(logId)) {
         const t = setTimeout(() => {
           this.timers.delete(logId);
-          void this.attempt(logId);
+          this.track(this.attempt(logId)).catch(() => undefined);
         }, delay);
         t.unref();
         this.timers.set(logId, t);
@@ -218,10 +228,12 @@ export class HttpWitness implements Witness {
     return `HTTP ${res.status}`;
   }
 
-  close(): void {
+  /** No more retries; a POST already sent (the final checkpoint's, at shutdown) gets its answer, within `timeout`. */
+  async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    await Promise.allSettled([...this.inFlight]);
   }
 }
 

@@ -17,7 +17,7 @@ import type { CompiledAudit } from './config.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical, isCanonicalAsIs } from './canonical.js';
 import { signCheckpoint, verifierKey } from './checkpoint.js';
-import { loadOrCreateHmacKey, loadOrCreateSigner, rotateSigner, type Signer } from './keys.js';
+import { installSigner, loadOrCreateHmacKey, loadOrCreateSigner, newSigner, type Signer } from './keys.js';
 import { CompactRange, consistencyProof, rootOfRange, sha256Pooled } from './merkle.js';
 import { recoverLog, type RecoveredLog } from './recovery.js';
 import type { EventType, Fields } from './records.js';
@@ -226,6 +226,8 @@ export class LogWriter {
   private cpRecordSeq = -1;
   /** The checkpoint being written, if any. */
   private cpPending: Promise<void> | undefined;
+  /** The rotation in progress (rotateKeyDurably), settled either way. */
+  private rotation: Promise<void> = Promise.resolve();
   /** Wall time spent in write + fdatasync, summed (logged at close). */
   private syncMs = 0;
   private closed = false;
@@ -616,18 +618,55 @@ export class LogWriter {
   }
 
   /**
-   * Rotates the log's signing key (files: keys.ts `rotateSigner`) and appends
-   * `audit.key_rotated`: the first checkpoint after it carries both the old and the new
-   * signature, later ones only the new key's.
+   * Rotates to `given` in memory only (tests, an external KMS) and appends `audit.key_rotated`:
+   * the first checkpoint after it carries both the old and the new signature, later ones only the
+   * new key's. The key files are not touched.
    */
-  rotateKey(given?: Signer, _verifierKeys?: { old: string; new: string }): { old: string; new: string } {
-    // Without `given`, the key files are rotated too; with it (tests, an external KMS), only the in-memory signer.
-    const current = this.signers[this.signers.length - 1] as Signer;
-    const { old, next } = given ? { old: current, next: given } : rotateSigner(this.deps.auditDir, this.logId, this.origin);
-    const keys = { old: verifierKey(this.origin, old.publicKey), new: verifierKey(this.origin, next.publicKey) };
+  rotateKey(given: Signer): { old: string; new: string } {
+    const old = this.signers[this.signers.length - 1] as Signer;
+    const keys = { old: verifierKey(this.origin, old.publicKey), new: verifierKey(this.origin, given.publicKey) };
     this.append('audit.key_rotated', { new_key: keys.new, old_key: keys.old }, false);
-    this.signers = [old, next];
+    this.signers = [old, given];
     return keys;
+  }
+
+  /**
+   * Rotates to a new key, in the order that survives a crash at any point: (1) `audit.key_rotated`
+   * is durable, (2) a checkpoint covering it, signed by both keys, is durable, (3) only then do
+   * the key files change (keys.ts `installSigner`). Before (3) a restart simply goes on with the
+   * old key, which every checkpoint so far verifies with; after it, the dual-signed checkpoint
+   * links the old key to the new one. A failure before (3) leaves the old key in use and rejects.
+   * One rotation at a time.
+   */
+  rotateKeyDurably(): Promise<{ old: string; new: string }> {
+    const run = this.rotation.then(async () => {
+      const old = this.signers[this.signers.length - 1] as Signer;
+      const next = newSigner(this.origin);
+      const keys = { old: verifierKey(this.origin, old.publicKey), new: verifierKey(this.origin, next.publicKey) };
+      const seq = await this.append('audit.key_rotated', { new_key: keys.new, old_key: keys.old }, true);
+      this.signers = [old, next];
+      try {
+        // A checkpoint in flight may have been signed before the record; wait for one that covers it.
+        for (let i = 0; i < 3 && !((this.lastCp?.size ?? 0) > seq); i++) {
+          await this.cpPending;
+          this.checkpoint();
+          await this.cpPending;
+        }
+        if (!((this.lastCp?.size ?? 0) > seq)) throw new Error('no checkpoint covering the rotation could be written');
+        installSigner(this.deps.auditDir, this.logId, this.origin, next);
+      } catch (e) {
+        this.signers = [old];
+        this.deps.log.error({ log: this.logId, err: (e as Error).message }, 'audit.key_rotation_failed');
+        throw e;
+      }
+      this.signers = [next];
+      return keys;
+    });
+    this.rotation = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /** Final checkpoint and sync; later appends are dropped (counted). */

@@ -35,7 +35,7 @@ async function rotate(o: RotateCliOptions): Promise<{ log: string; oldKey: strin
     const w = o.tenant !== undefined ? svc.tenantLog(o.tenant) : svc.systemLog();
     const why = w ? (w.unavailable() ?? w.stats.failure) : (svc.brokenReason(logId) ?? 'audit log unavailable');
     if (!w || why !== undefined) throw new Error(`${logId}: ${why} (a running gateway holds the directory: stop it, or use POST /admin/api/audit/rotate-key for a tenant log)`);
-    const keys = w.rotateKey();
+    const keys = await w.rotateKeyDurably();
     auditAdmin(svc, 'audit.key_rotated', { subject: 'portcullis audit rotate-key', tenant: o.tenant ?? SYSTEM_LOG, authMethod: 'cli' }, { log: logId });
     return { log: logId, oldKey: keys.old, newKey: keys.new };
   } finally {

@@ -20,7 +20,7 @@ export function registerAdminAudit(
   onError: (res: ServerResponse, e: unknown) => void,
   audit: () => AuditService | undefined,
 ): void {
-  app.post('/admin/api/audit/rotate-key', (req, reply) => {
+  app.post('/admin/api/audit/rotate-key', async (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     const p = principalOf(req.raw);
@@ -33,7 +33,14 @@ export function registerAdminAudit(
       // An alarmed or failing log could not record the rotation: refuse rather than sign with a key
       // nobody was told of. The reason stays out of the answer, as /readyz keeps it from callers.
       if (!w || (w.unavailable() ?? w.stats.failure) !== undefined) throw new GatewayError('ERR_AUDIT_UNAVAILABLE', "The tenant's audit log cannot record a rotation now");
-      const keys = w.rotateKey();
+      // Answered once the rotation record and a checkpoint signed by both keys are durable and
+      // the key files changed (writer.ts rotateKeyDurably); a failure leaves the old key in use.
+      let keys: { old: string; new: string };
+      try {
+        keys = await w.rotateKeyDurably();
+      } catch {
+        throw new GatewayError('ERR_AUDIT_UNAVAILABLE', "The tenant's audit log could not complete the rotation; the old key stays in use");
+      }
       auditAdmin(svc, 'audit.key_rotated', p, { log: w.logId });
       sendJson(res, 200, { log: w.logId, oldKey: keys.old, newKey: keys.new }, { 'cache-control': 'no-store' });
     } catch (e) {

@@ -106,9 +106,8 @@ export async function buildLog(root: string, o: BuildOptions = {}): Promise<Buil
     if (w.nextSeq > before) checkpoints.push(before);
     if (o.rotateAfterBatch === b) {
       const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-      const oldPub = readFileSync(join(auditDir, 'keys', `${logId}.pub`), 'utf8').trim();
       rotatedPub = verifierKey(origin, publicKey);
-      w.rotateKey({ name: origin, privateKey, publicKey }, { old: oldPub, new: rotatedPub });
+      w.rotateKey({ name: origin, privateKey, publicKey });
     }
   }
   await w.close();

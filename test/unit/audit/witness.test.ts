@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactRange, consistencyProof } from '../../../src/audit/merkle.js';
 import { signCheckpoint, verifierKey } from '../../../src/audit/checkpoint.js';
-import { DirectoryWitness } from '../../../src/audit/witness.js';
+import { DirectoryWitness, HttpWitness } from '../../../src/audit/witness.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { silentLogger } from '../../../src/observability/logger.js';
 import { ConfigError, formatIssue, loadConfigText } from '../../../src/config/load.js';
 
 describe('directory witness ordering', () => {
@@ -48,6 +51,42 @@ describe('directory witness ordering', () => {
       await w.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('http witness retries', () => {
+  it('retries a failing witness with backoff until it answers, without an unhandled rejection, and close() waits for a POST under way', async () => {
+    let posts = 0;
+    const bodies: { from: number }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        posts += 1;
+        bodies.push(JSON.parse(body) as { from: number });
+        res.writeHead(posts <= 2 ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => void rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    const w = new HttpWitness('h', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/w`, headers: {}, timeoutMs: 2000 }, silentLogger);
+    try {
+      const signer = { name: 'gw/acme', ...generateKeyPairSync('ed25519') };
+      const text = signCheckpoint({ origin: 'gw/acme', size: 5, root: randomBytes(32) }, signer);
+      await assert.rejects(w.submit({ logId: 't-acme', text, size: 5, root: Buffer.alloc(32), proof: () => [] }), /HTTP 503/);
+      const end = Date.now() + 10_000;
+      while (posts < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(posts, 3, 'two retries, the second accepted');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(rejections, []);
+      assert.deepEqual(bodies.map((b) => b.from), [0, 0, 0]);
+    } finally {
+      await w.close();
+      process.off('unhandledRejection', onRejection);
+      server.close();
     }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { AuditService } from '../../../src/audit/service.js';
@@ -13,11 +13,13 @@ import { canonical, canonicalReference } from '../../../src/audit/canonical.js';
 import { leafOf } from '../../../src/audit/recovery.js';
 import { consistencyProof, rootFromLeaves, CompactRange, verifyConsistency } from '../../../src/audit/merkle.js';
 import { parseCheckpoint, parseVerifierKey, signCheckpoint, verifyCheckpoint } from '../../../src/audit/checkpoint.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadOrCreateSigner } from '../../../src/audit/keys.js';
 import { DirectoryWitness, WitnessRefused } from '../../../src/audit/witness.js';
 import { silentLogger } from '../../../src/observability/logger.js';
+import { verifyLog } from '../../../src/audit/verify.js';
 import { auditCfg, CountingIo, records, segmentLines, tempDir } from './writer-helpers.js';
 
 const dirs: string[] = [];
@@ -185,7 +187,7 @@ describe('key rotation', () => {
     svc.open();
     const w = svc.tenantLog('acme')!;
     for (let i = 0; i < 6; i++) await w.append('tool.call.decision', { call: `a${i}` }, true);
-    const keys = w.rotateKey();
+    const keys = await w.rotateKeyDurably();
     for (let i = 0; i < 12; i++) await w.append('tool.call.decision', { call: `b${i}` }, true);
     await svc.close();
     const rotated = records(dir, 't-acme').find((r) => r.type === 'audit.key_rotated')!;
@@ -203,6 +205,52 @@ describe('key rotation', () => {
   });
 });
 
+describe('key rotation, crash-safe order', () => {
+  it('a rotation that cannot write its dual-signed checkpoint keeps the old key; one that can changes the key files only after it', async () => {
+    const dir = newDir();
+    const svc = new AuditService(auditCfg(dir, { checkpointRecords: 1_000_000, checkpointInterval: '1h', groupCommit: '1ms' }), silentLogger);
+    svc.open();
+    const w = svc.tenantLog('acme')!;
+    for (let i = 0; i < 3; i++) await w.append('policy.changed', { source: 'store', n: i }, true);
+    const keyFile = join(dir, 'keys', 't-acme.key');
+    const oldKey = readFileSync(keyFile, 'utf8');
+    const oldPub = readFileSync(join(dir, 'keys', 't-acme.pub'), 'utf8').trim();
+    const cpDir = join(dir, 'logs', 't-acme', 'checkpoints');
+    // No checkpoint can be written: a file where the directory was.
+    rmSync(cpDir, { recursive: true, force: true });
+    writeFileSync(cpDir, 'not a directory');
+    await assert.rejects(w.rotateKeyDurably(), /no checkpoint covering the rotation/);
+    assert.equal(readFileSync(keyFile, 'utf8'), oldKey, 'the key files did not change');
+    assert.deepEqual(readdirSync(join(dir, 'keys')).filter((n) => n.includes('retired')), []);
+    rmSync(cpDir, { force: true });
+    mkdirSync(cpDir);
+    await w.append('policy.changed', { source: 'store', n: 'b' }, true);
+    w.checkpoint();
+    await w.drain();
+    const notes = (): string[] => readdirSync(cpDir).sort().map((n) => readFileSync(join(cpDir, n), 'utf8'));
+    const sigs = (t: string): number => t.split('\n').filter((l) => l.startsWith('\u2014 ')).length;
+    assert.equal(sigs(notes().at(-1)!), 1);
+    verifyCheckpoint(notes().at(-1)!, [parseVerifierKey(oldPub)]);
+
+    const keys = await w.rotateKeyDurably();
+    assert.equal(keys.old, oldPub);
+    assert.equal(readFileSync(join(dir, 'keys', 't-acme.pub'), 'utf8').trim(), keys.new);
+    assert.equal(readdirSync(join(dir, 'keys')).filter((n) => n.endsWith('.key.retired')).length, 1);
+    // When the call returned, the covering checkpoint signed by both keys was already on disk.
+    const rotated = records(dir, 't-acme').filter((r) => r.type === 'audit.key_rotated').at(-1)!;
+    const covering = notes().filter((t) => Number(t.split('\n')[1]) > rotated.seq);
+    assert.equal(covering.length, 1);
+    assert.equal(sigs(covering[0]!), 2);
+    await w.append('policy.changed', { source: 'store', n: 'c' }, true);
+    await svc.close();
+    assert.equal(sigs(notes().at(-1)!), 1);
+    verifyCheckpoint(notes().at(-1)!, [parseVerifierKey(keys.new)]);
+    // The whole log verifies from the new key alone, the failed rotation's record included.
+    const rep = verifyLog({ logDir: join(dir, 'logs', 't-acme'), keys: [parseVerifierKey(keys.new)] });
+    assert.equal(rep.ok, true, JSON.stringify(rep.failure));
+  });
+});
+
 describe('checkpoint writes', () => {
   it('run off the event loop (drain waits for them); a key rotated meanwhile still gets a checkpoint signed by both keys', async () => {
     const dir = newDir();
@@ -213,7 +261,7 @@ describe('checkpoint writes', () => {
     const note = join(dir, 'logs', 't-acme', 'checkpoints', `${String(w.nextSeq).padStart(20, '0')}.note`);
     w.checkpoint();
     assert.equal(existsSync(note), false, 'checkpoint() returned before its file was written');
-    const keys = w.rotateKey();
+    const keys = w.rotateKey({ name: 'portcullis/acme', ...generateKeyPairSync('ed25519') });
     await w.drain();
     assert.equal(existsSync(note), true);
     for (let i = 0; i < 3; i++) await w.append('tool.call.decision', { call: `b${i}` }, true);
