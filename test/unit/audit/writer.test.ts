@@ -205,12 +205,17 @@ describe('key rotation', () => {
   });
 });
 
+/** A service whose tenant log `acme` signs checkpoints only when asked (no interval, no record count). */
+function checkpointsOnRequest(): { dir: string; svc: AuditService; w: NonNullable<ReturnType<AuditService['tenantLog']>> } {
+  const dir = newDir();
+  const svc = new AuditService(auditCfg(dir, { checkpointRecords: 1_000_000, checkpointInterval: '1h', groupCommit: '1ms' }), silentLogger);
+  svc.open();
+  return { dir, svc, w: svc.tenantLog('acme')! };
+}
+
 describe('key rotation, crash-safe order', () => {
   it('a rotation that cannot write its dual-signed checkpoint keeps the old key; one that can changes the key files only after it', async () => {
-    const dir = newDir();
-    const svc = new AuditService(auditCfg(dir, { checkpointRecords: 1_000_000, checkpointInterval: '1h', groupCommit: '1ms' }), silentLogger);
-    svc.open();
-    const w = svc.tenantLog('acme')!;
+    const { dir, svc, w } = checkpointsOnRequest();
     for (let i = 0; i < 3; i++) await w.append('policy.changed', { source: 'store', n: i }, true);
     const keyFile = join(dir, 'keys', 't-acme.key');
     const oldKey = readFileSync(keyFile, 'utf8');
@@ -253,10 +258,7 @@ describe('key rotation, crash-safe order', () => {
 
 describe('checkpoint writes', () => {
   it('run off the event loop (drain waits for them); a key rotated meanwhile still gets a checkpoint signed by both keys', async () => {
-    const dir = newDir();
-    const svc = new AuditService(auditCfg(dir, { checkpointRecords: 1_000_000, checkpointInterval: '1h', groupCommit: '1ms' }), silentLogger);
-    svc.open();
-    const w = svc.tenantLog('acme')!;
+    const { dir, svc, w } = checkpointsOnRequest();
     for (let i = 0; i < 6; i++) await w.append('tool.call.decision', { call: `a${i}` }, true);
     const note = join(dir, 'logs', 't-acme', 'checkpoints', `${String(w.nextSeq).padStart(20, '0')}.note`);
     w.checkpoint();
