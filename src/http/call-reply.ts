@@ -30,6 +30,11 @@ export const SSE_HEADERS = {
 
 /** The SSE response headers as a flat name/value list (writeHead takes one without building an object per reply). */
 const SSE_HEADER_LIST: readonly string[] = Object.entries(SSE_HEADERS).flat();
+/**
+ * A reply written whole in one write, with its Content-Length: no proxy buffering to switch off
+ * and no connection to hold open beyond Node's own keep-alive, so only its type and caching.
+ */
+const ONE_SHOT_SSE_HEADER_LIST: readonly string[] = ['content-type', SSE_HEADERS['content-type'], 'cache-control', SSE_HEADERS['cache-control']];
 
 export interface ReplyOptions {
   /** Legacy: the session (its id goes out as Mcp-Session-Id on every reply). Modern: undefined. */
@@ -163,7 +168,7 @@ export class CallReply implements CallSink {
     const stream = session.reserveStreamId();
     let body = session.protocolVersion >= '2025-11-25' ? formatSseEvent({ id: session.eventId(stream), data: '', retry: RETRY_MS }) : '';
     body += formatSseEvent({ id: session.eventId(stream), data });
-    const headers = this.headerList(SSE_HEADER_LIST);
+    const headers = this.headerList(ONE_SHOT_SSE_HEADER_LIST);
     headers.push('content-length', String(Buffer.byteLength(body)));
     this.res.writeHead(200, headers);
     this.res.end(body);

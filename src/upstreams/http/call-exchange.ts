@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { declaresMoreThan, mediaTypeOf, messageTooLarge, type ExchangeRequest, type UpstreamResponse } from './exchange.js';
+import { messageTooLarge, type ExchangeRequest, type UpstreamResponse } from './exchange.js';
 
 /** A call's answer: its whole text when it was JSON, else the response to read as a stream. */
 export type CallAnswer =
@@ -17,12 +17,59 @@ export type CallAnswer =
 
 const STOPPED = new Error('call ended');
 
-class CallHandler implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+/** A raw header name or value as undici hands it over (bytes, or a string from its fast path). */
+type RawHeader = Buffer | string;
+const text = (v: RawHeader): string => (typeof v === 'string' ? v : v.toString('latin1'));
+
+/** The response head as IncomingHttpHeaders (names lower-cased; repeated ones as arrays), built on demand. */
+export function headersOf(raw: readonly RawHeader[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = text(raw[i] as RawHeader).toLowerCase();
+    const value = text(raw[i + 1] as RawHeader);
+    const seen = out[name];
+    out[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return out as IncomingHttpHeaders;
+}
+
+/** The value of the first header called `lower` (a lower-case name), without building the header object. */
+function rawHeader(raw: readonly RawHeader[], lower: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i] as RawHeader;
+    if (n.length === lower.length && text(n).toLowerCase() === lower) return text(raw[i + 1] as RawHeader);
+  }
+  return undefined;
+}
+
+/** A JSON answer; its headers are turned into an object only if someone reads them. */
+class JsonAnswer {
+  readonly stream = undefined;
+  private parsed: IncomingHttpHeaders | undefined;
+
+  constructor(
+    readonly statusCode: number,
+    private readonly raw: readonly RawHeader[],
+    readonly text: string,
+  ) {}
+
+  get headers(): IncomingHttpHeaders {
+    return (this.parsed ??= headersOf(this.raw));
+  }
+}
+
+/**
+ * undici's dispatch handler in its original callback form (onConnect, onHeaders, onData,
+ * onComplete, onError), which undici calls as it is. A handler in the newer controller form is
+ * wrapped per request, and the wrapper turns every response's raw headers into an object, which
+ * a JSON answer never needs: it is decided on its Content-Type and Content-Length alone.
+ */
+class CallHandler {
+  private abort: ((err?: Error) => void) | undefined;
   private stopped = false;
   private settled = false;
   private statusCode = 0;
-  private headers: IncomingHttpHeaders = {};
+  private raw: readonly RawHeader[] = [];
   private chunks: Buffer[] = [];
   private size = 0;
   private body: Readable | undefined;
@@ -37,44 +84,46 @@ class CallHandler implements Dispatcher.DispatchHandler {
   stop(): void {
     if (this.settled && this.body === undefined) return;
     this.stopped = true;
-    this.controller?.abort(STOPPED);
+    this.abort?.(STOPPED);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.stopped) controller.abort(STOPPED);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.stopped) abort(STOPPED);
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onHeaders(statusCode: number, raw: RawHeader[], resume: () => void): boolean {
     this.statusCode = statusCode;
-    this.headers = headers;
-    if (mediaTypeOf(headers) === 'application/json') {
-      if (declaresMoreThan(headers, this.max)) controller.abort(messageTooLarge(this.max));
-      return;
+    this.raw = raw;
+    const type = (rawHeader(raw, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type === 'application/json') {
+      const declared = Number(rawHeader(raw, 'content-length'));
+      if (Number.isFinite(declared) && declared > this.max) this.abort?.(messageTooLarge(this.max));
+      return true;
     }
-    const body = new Readable({ read: () => controller.resume() });
+    const headers = headersOf(raw);
+    const body = new Readable({ read: () => resume() });
     body.on('close', () => {
-      if (!body.readableEnded) controller.abort(STOPPED);
+      if (!body.readableEnded) this.abort?.(STOPPED);
     });
     this.body = body;
     this.settled = true;
     this.resolve({ statusCode, headers, stream: { statusCode, headers, body } });
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.body !== undefined) {
-      if (!this.body.push(chunk)) controller.pause();
-      return;
-    }
+  onData(chunk: Buffer): boolean {
+    if (this.body !== undefined) return this.body.push(chunk);
     this.size += chunk.length;
     if (this.size > this.max) {
-      controller.abort(messageTooLarge(this.max));
-      return;
+      this.abort?.(messageTooLarge(this.max));
+      return true;
     }
     this.chunks.push(chunk);
+    return true;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.body !== undefined) {
       this.body.push(null);
       this.body = undefined;
@@ -82,12 +131,12 @@ class CallHandler implements Dispatcher.DispatchHandler {
     }
     this.settled = true;
     const c = this.chunks;
-    const text = c.length === 1 ? (c[0] as Buffer).toString('utf8') : Buffer.concat(c).toString('utf8');
+    const answer = c.length === 1 ? (c[0] as Buffer).toString('utf8') : Buffer.concat(c).toString('utf8');
     this.chunks = [];
-    this.resolve({ statusCode: this.statusCode, headers: this.headers, text });
+    this.resolve(new JsonAnswer(this.statusCode, this.raw, answer));
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.body !== undefined) {
       this.body.destroy(err);
       this.body = undefined;
@@ -117,7 +166,8 @@ export function exchangeCall(pool: Pool, r: ExchangeRequest, maxJsonBytes: numbe
         headersTimeout: r.headersTimeoutMs,
         bodyTimeout: r.bodyTimeoutMs,
       },
-      handler,
+      // The callback form is part of undici's Dispatcher.DispatchHandler type (deprecated there, kept in 7.x).
+      handler as unknown as Dispatcher.DispatchHandler,
     );
   });
 }
