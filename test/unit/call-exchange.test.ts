@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
-import { exchangeCall } from '../../src/upstreams/http/call-exchange.js';
+import { exchangeCall, headersOf } from '../../src/upstreams/http/call-exchange.js';
 import { GatewayError } from '../../src/pipeline/errors.js';
 
 const MAX = 1024;
@@ -75,6 +75,15 @@ describe('exchangeCall', () => {
     assert.equal(a.statusCode, 200);
     assert.equal(a.stream, undefined);
     assert.deepEqual(JSON.parse(a.text!), { jsonrpc: '2.0', id: 1, result: { text: 'é'.repeat(10) } });
+    // Built on demand from the raw head, as node:http would present it.
+    assert.equal(a.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(a.headers['content-length'], String(Buffer.byteLength(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { text: 'é'.repeat(10) } }))));
+  });
+
+  it('headersOf: names lower-cased, repeated headers as arrays, bytes or strings', () => {
+    const h = headersOf([Buffer.from('Content-Type'), Buffer.from('application/json'), 'Set-Cookie', 'a=1', Buffer.from('set-cookie'), Buffer.from('b=2'), 'X-Three', '1', 'x-three', '2', 'X-THREE', '3']);
+    assert.deepEqual({ ...h }, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'x-three': ['1', '2', '3'] });
+    assert.equal(Object.getPrototypeOf(h), null, 'a header called __proto__ cannot reach the prototype');
   });
 
   it('an SSE answer comes back as a stream with its headers, read to its end', async () => {
