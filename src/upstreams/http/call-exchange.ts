@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher, Pool } from 'undici';
-import { messageTooLarge, type ExchangeRequest, type UpstreamResponse } from './exchange.js';
+import { lengthOver, mediaTypeOfValue, messageTooLarge, type ExchangeRequest, type UpstreamResponse } from './exchange.js';
 
 /** A call's answer: its whole text when it was JSON, else the response to read as a stream. */
 export type CallAnswer =
@@ -95,10 +95,8 @@ class CallHandler {
   onHeaders(statusCode: number, raw: RawHeader[], resume: () => void): boolean {
     this.statusCode = statusCode;
     this.raw = raw;
-    const type = (rawHeader(raw, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type === 'application/json') {
-      const declared = Number(rawHeader(raw, 'content-length'));
-      if (Number.isFinite(declared) && declared > this.max) this.abort?.(messageTooLarge(this.max));
+    if (mediaTypeOfValue(rawHeader(raw, 'content-type')) === 'application/json') {
+      if (lengthOver(rawHeader(raw, 'content-length'), this.max)) this.abort?.(messageTooLarge(this.max));
       return true;
     }
     const headers = headersOf(raw);

@@ -55,7 +55,12 @@ export function mediaType(res: ResponseHead): string {
 
 /** Media type of a header set's content type, lowercased, without parameters. */
 export function mediaTypeOf(headers: IncomingHttpHeaders): string {
-  return (headerValue(headers, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  return mediaTypeOfValue(headerValue(headers, 'content-type'));
+}
+
+/** Media type of one Content-Type value, lowercased, without parameters ('' when absent). */
+export function mediaTypeOfValue(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
 /** The refusal of an upstream message over the size limit. */
@@ -65,7 +70,12 @@ export function messageTooLarge(max: number): GatewayError {
 
 /** True when a response declares a Content-Length over `max`. */
 export function declaresMoreThan(headers: IncomingHttpHeaders, max: number): boolean {
-  const declared = Number(headerValue(headers, 'content-length'));
+  return lengthOver(headerValue(headers, 'content-length'), max);
+}
+
+/** True when a Content-Length value declares more than `max` bytes. */
+export function lengthOver(contentLength: string | undefined, max: number): boolean {
+  const declared = Number(contentLength);
   return Number.isFinite(declared) && declared > max;
 }
 
