@@ -51,7 +51,7 @@ export class AuditService {
   private readonly witnesses: Witness[];
   private readonly io: AuditIo;
   private readonly durableListeners = new Set<(logId: string, seq: number) => void>();
-  private backpressure: (() => string | undefined) | undefined;
+  private backpressure: ((logId?: string) => string | undefined) | undefined;
   private locked: string | undefined;
   private lockHeld = false;
   private lockTriedAt = 0;
@@ -190,9 +190,9 @@ export class AuditService {
   /** Why a side-effecting call of this tenant must be refused now, or undefined. */
   unavailable(tenant: string): string | undefined {
     if (!this.cfg.enabled) return undefined;
-    const bp = this.backpressure?.();
-    if (bp !== undefined) return bp;
     const id = this.logIdOf(tenant);
+    const bp = this.backpressure?.(id);
+    if (bp !== undefined) return bp;
     const w = this.writer(id);
     return w ? w.unavailable() : (this.broken.get(id)?.reason ?? 'audit log unavailable');
   }
@@ -275,8 +275,11 @@ export class AuditService {
     return () => void this.durableListeners.delete(cb);
   }
 
-  /** A predicate returning a reason to fail side-effecting calls closed (e.g. sink backlog past its high-water mark). */
-  setBackpressure(pred: (() => string | undefined) | undefined): void {
+  /**
+   * A predicate returning a reason to fail side-effecting calls closed (e.g. sink backlog past its
+   * high-water mark): asked with the call's log id, and without one (any log) for health.
+   */
+  setBackpressure(pred: ((logId?: string) => string | undefined) | undefined): void {
     this.backpressure = pred;
   }
 

@@ -1,7 +1,7 @@
 /**
  * Starts one SinkRunner per (log, sink) for the logs under `<audit dir>/logs/`, picks up tenant
  * logs created later, and answers the fail-closed question for the audit service:
- * `service.setBackpressure(() => manager.backpressure())`.
+ * `service.setBackpressure((logId) => manager.backpressure(logId))`.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ export interface SinkManagerOptions {
 
 /** What `attachSinks` needs from the audit service (src/audit/service.ts). */
 export interface SinkHost {
-  setBackpressure(pred: (() => string | undefined) | undefined): void;
+  setBackpressure(pred: ((logId?: string) => string | undefined) | undefined): void;
   onDurable(cb: (logId: string, seq: number) => void): () => void;
   stats(): { logs: Record<string, { durable: number }> };
 }
@@ -129,9 +129,14 @@ export class SinkManager {
     this.#wakeTimer.unref();
   }
 
-  /** The first reason to fail closed, or undefined: the predicate for the audit service. */
-  backpressure(): string | undefined {
+  /**
+   * The first reason to fail closed, or undefined: the predicate for the audit service. With a
+   * log id, only that log's sinks count: a call writes to its own tenant's log only, so one
+   * tenant's lagging sink must not refuse another tenant's calls. Without, any log's (health).
+   */
+  backpressure(logId?: string): string | undefined {
     for (const r of this.#runners.values()) {
+      if (logId !== undefined && r.logId !== logId) continue;
       const why = r.backpressure();
       if (why) return why;
     }
@@ -178,7 +183,7 @@ export class SinkManager {
 export async function attachSinks(host: SinkHost, o: Omit<SinkManagerOptions, 'durable'>): Promise<SinkManager & { detach(): void }> {
   const m = new SinkManager({ ...o, durable: (logId) => host.stats().logs[logId]?.durable });
   const off = host.onDurable(() => m.wake());
-  host.setBackpressure(() => m.backpressure());
+  host.setBackpressure((logId) => m.backpressure(logId));
   await m.start();
   return Object.assign(m, {
     detach(): void {

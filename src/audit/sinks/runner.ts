@@ -42,6 +42,11 @@ export class SinkRunner {
     this.#o = o;
   }
 
+  /** The log this runner delivers. */
+  get logId(): string {
+    return this.#o.logId;
+  }
+
   /** Starts the loop (idempotent). */
   start(): void {
     this.#loop ??= this.#run().catch((e: unknown) => {

@@ -141,7 +141,9 @@ describe('I6: the local log is the spool', () => {
     // The wiring the gateway uses: durable records only, woken after each sync (poll is 1 s here).
     const m = await attachSinks(svc, { auditDir: cfg.dir, sinks, resolveSecret: async () => 'k', productVersion: '1', rescanMs: 50 });
     try {
-      await waitFor('runners', () => m.lag().length >= 1);
+      // A second tenant with a log (and so a runner) of its own, below its mark throughout.
+      await svc.tenantLog('globex')!.append('authn.failure', { actor: { sub: 'g' } }, true);
+      await waitFor('runners', () => m.lag().length >= 2);
       assert.equal(svc.unavailable('acme'), undefined);
       rx.down = true;
       const log = svc.tenantLog('acme')!;
@@ -153,6 +155,7 @@ describe('I6: the local log is the spool', () => {
       }
       const why = svc.unavailable('acme');
       assert.match(String(why), /audit sink siem\/t-acme is \d+ bytes behind \(high-water 8192\)/);
+      assert.equal(svc.unavailable('globex'), undefined, "acme's lagging sink does not refuse globex's calls");
       assert.equal(svc.health().status, 'degraded');
       await svc.tenantLog('acme')!.drain();
       const total = svc.tenantLog('acme')!.nextSeq;
