@@ -3,6 +3,7 @@
  * upstreams and reaps every child process (security-checklist D1).
  */
 import { mkdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { loadConfigFile } from './config/load.js';
 import { SnapshotHolder } from './config/holder.js';
 import { watchConfig } from './config/watch.js';
@@ -47,9 +48,16 @@ export async function main(opts: { configPath: string }): Promise<void> {
     })();
     return stopping;
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGHUP', () => void stop('SIGHUP'));
+  // A second signal while stopping (a second Ctrl-C) means "now": children are detached, so the
+  // terminal's signal never reaches them, and a death by signal runs no exit hook. Kill every
+  // child's process group, then exit with the signal's conventional status.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping === undefined) return void stop(sig);
+    log.warn({ signal: sig }, 'gateway.forced_stop');
+    killAllNow();
+    process.exit(128 + (constants.signals[sig] ?? 0));
+  };
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, onSignal);
   // If whoever started us dies, we must not outlive it with a tree of children (no orphans).
   const unwatch = watchParent(() => void stop('parent process exited'));
   // Last resort on any exit path: no child outlives the gateway (SIGKILL is synchronous).

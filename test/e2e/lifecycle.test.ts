@@ -151,9 +151,16 @@ async function callEcho(url: string, tool: string, text: string): Promise<string
   return json.result?.content?.[0]?.text ?? JSON.stringify(json);
 }
 
+/** The two upstreams, the second of which ignores EOF and SIGTERM (its stop takes two graces). */
+const oneStubborn = (): string =>
+  twoUpstreams().replace(
+    JSON.stringify([...tsNode('test/fixtures/mock-upstream/stdio.ts'), '--marker', 'lifecycle-two']),
+    JSON.stringify([...tsNode('test/fixtures/stdio/legacy-server.ts'), '--ignore-sigterm', '--marker', 'lifecycle-two']),
+  );
+
 /** Starts the gateway CLI directly and waits until both upstreams are healthy; returns its upstream child pids. */
-async function startGatewayProcess(): Promise<{ child: ChildProcess; url: string; upstreamPids: number[]; exit: Promise<{ code: number | null; signal: string | null }> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', writeConfig(twoUpstreams())], {
+async function startGatewayProcess(yaml = twoUpstreams()): Promise<{ child: ChildProcess; url: string; upstreamPids: number[]; exit: Promise<{ code: number | null; signal: string | null }> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start', '--config', writeConfig(yaml)], {
     cwd: repoPath(),
     env: { ...process.env, PORTCULLIS_PORT: '0', PORTCULLIS_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -187,6 +194,24 @@ describe('process lifecycle (D1)', () => {
       assert.deepEqual(left, [], `still alive: ${left.map((p) => `${p} ${cmdline(p)}`).join(' | ')}`);
     });
   }
+
+  it('a second SIGINT while stopping exits at once (130) and still leaves no child alive', async () => {
+    const yaml = oneStubborn();
+    assert.ok(yaml.includes('--ignore-sigterm'));
+    const gw = await startGatewayProcess(yaml);
+    const all = descendants(gw.child.pid!);
+    gw.child.kill('SIGINT');
+    // The stubborn upstream holds the graceful stop for two graces (EOF, then SIGTERM): seconds.
+    await sleep(500);
+    assert.equal(alive(gw.child.pid!), true, 'still stopping gracefully');
+    gw.child.kill('SIGINT');
+    const result = await Promise.race([gw.exit, sleep(3_000).then(() => undefined)]);
+    assert.ok(result, 'the second signal did not end the gateway promptly');
+    assert.deepEqual(result, { code: 130, signal: null });
+    await until('every descendant gone', () => (all.some(alive) ? undefined : true), 5_000).catch(() => undefined);
+    const left = all.filter(alive);
+    assert.deepEqual(left, [], `still alive: ${left.map((p) => `${p} ${cmdline(p)}`).join(' | ')}`);
+  });
 
   it('SIGTERM lets a call in flight finish within the grace period', async () => {
     const gw = await startGatewayProcess();

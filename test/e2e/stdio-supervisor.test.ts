@@ -6,11 +6,13 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openStdioLink, type StdioLink } from '../../src/upstreams/stdio/link.js';
 import { LinkSupervisor, type SupervisorPolicy } from '../../src/upstreams/supervisor.js';
 import { liveChildPids, reapAll } from '../../src/upstreams/children.js';
+import { spawnStdioProcess, type StdioProcess } from '../../src/upstreams/stdio/process.js';
 import { GatewayError } from '../../src/pipeline/errors.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { alive, callOpts, codeOf, fixtureConfig, REPO_ROOT, textOf } from '../fixtures/stdio/config.js';
@@ -104,6 +106,65 @@ describe('reaping and orphans (security checklist D1)', () => {
       assert.ok(!liveChildPids().includes(p));
     }
     await waitFor(() => links.every((l) => l.closed), 'links see the exit');
+  });
+
+  /** Alive and not a zombie: an orphan re-parented to a PID 1 that never reaps stays a zombie. */
+  function running(pid: number): boolean {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A child that starts a helper in its own process group (as a wrapper such as a package runner
+   * starts the real server), prints the helper's pid, and then exits on EOF (`eof`) or crashes at
+   * once (`crash`). The helper ignores SIGTERM in `stubborn` mode.
+   */
+  async function withHelper(t: TestContext, mode: 'eof' | 'crash', stubborn = false): Promise<{ proc: StdioProcess; helper: number }> {
+    const helperCode = stubborn ? "process.on('SIGTERM',()=>{});setInterval(()=>{},1e6)" : 'setInterval(()=>{},1e6)';
+    const script = `
+      const { spawn } = require('node:child_process');
+      const h = spawn(process.execPath, ['-e', ${JSON.stringify(helperCode)}], { stdio: 'ignore' });
+      process.stdout.write(h.pid + '\\n');
+      ${mode === 'crash' ? "setTimeout(() => process.exit(5), 200);" : "process.stdin.resume(); process.stdin.on('end', () => process.exit(0));"}
+    `;
+    const proc = spawnStdioProcess({ name: 'wrapper', command: process.execPath, args: ['-e', script], cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, log: silentLogger });
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no helper pid')), 15_000);
+      createInterface({ input: proc.child.stdout }).once('line', (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+    });
+    const helper = Number(line.trim());
+    t.after(() => {
+      if (running(helper)) process.kill(helper, 'SIGKILL');
+    });
+    assert.ok(helper > 0 && running(helper), 'the helper runs');
+    return { proc, helper };
+  }
+
+  it('stop() also ends what the child left in its process group when it exited on EOF', async (t) => {
+    const { proc, helper } = await withHelper(t, 'eof');
+    await proc.stop(500);
+    assert.ok(proc.exit, 'the child exited');
+    assert.equal(running(helper), false, 'the helper was reaped with its group');
+    assert.ok(!liveChildPids().includes(proc.pid as number));
+  });
+
+  it('a child that crashes does not leave its helpers behind; one that ignores SIGTERM is killed', async (t) => {
+    for (const stubborn of [false, true]) {
+      const { proc, helper } = await withHelper(t, 'crash', stubborn);
+      const exit = await proc.exited;
+      assert.equal(exit.code, 5);
+      assert.ok(liveChildPids().includes(proc.pid as number), 'tracked while its group lives');
+      await waitFor(() => !running(helper), `helper gone (stubborn: ${stubborn})`, 10_000);
+      await waitFor(() => !liveChildPids().includes(proc.pid as number), 'untracked once the group is gone', 5_000);
+    }
   });
 
   /** Starts gateway-sim and returns the "<gateway pid> <child pid>" it prints. */

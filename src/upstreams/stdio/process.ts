@@ -11,6 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import { trackChild } from '../children.js';
 import { LineSplitter } from './framing.js';
+import { groupHasLiveMember } from './process-group.js';
 
 export interface SpawnOptions {
   /** Upstream name, for logs. */
@@ -35,13 +36,22 @@ export interface ExitInfo {
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 
+/** Grace between SIGTERM and SIGKILL for processes a child left in its group, outside stop(). */
+const GROUP_GRACE_MS = 2_000;
+/** How often the group is checked for leftovers while they are given their grace. */
+const GROUP_POLL_MS = 50;
+
 /** A running (or finished) child with its pipes, exit promise and graceful stop. */
 export class StdioProcess {
   readonly child: Child;
   /** Resolves once, when the child has exited or failed to start. Never rejects. */
   readonly exited: Promise<ExitInfo>;
+  /** Resolves once the child and every process left in its process group are gone. */
+  private readonly gone: Promise<void>;
   private exitInfo: ExitInfo | undefined;
   private stopping: Promise<void> | undefined;
+  /** Grace for the group's leftovers between SIGTERM and SIGKILL: stop()'s, else this default. */
+  private groupGraceMs = GROUP_GRACE_MS;
 
   constructor(private readonly opts: SpawnOptions) {
     const { name, command, args, cwd, env, log } = opts;
@@ -55,12 +65,17 @@ export class StdioProcess {
       stop: (graceMs) => this.stop(graceMs),
       kill: () => this.signal('SIGKILL'),
     });
+    let markGone: () => void = () => undefined;
+    this.gone = new Promise<void>((resolve) => (markGone = resolve));
+    void this.gone.then(untrack);
     this.exited = new Promise<ExitInfo>((resolve) => {
       const done = (info: ExitInfo): void => {
         if (this.exitInfo) return;
         this.exitInfo = info;
-        untrack();
         resolve(info);
+        // The leader is gone; what it started in its group (a wrapper's real server, a helper)
+        // must not outlive it, whether it exited on EOF or crashed. Tracked until then.
+        void this.reapGroup(this.groupGraceMs).then(markGone);
       };
       this.child.once('exit', (code, signal) => done({ code, signal }));
       this.child.on('error', (err) => {
@@ -103,12 +118,45 @@ export class StdioProcess {
     }
   }
 
+  /** Resolves when the child and its process group are gone. */
   stop(graceMs: number): Promise<void> {
-    this.stopping ??= this.runStop(graceMs);
+    this.stopping ??= this.runStop(graceMs).then(() => this.gone);
     return this.stopping;
   }
 
+  /** True while a live process is in the child's process group (the child leads its own). */
+  private groupAlive(): boolean {
+    const pid = this.child.pid;
+    return pid !== undefined && groupHasLiveMember(pid);
+  }
+
+  /**
+   * After the leader's exit: SIGTERM to what is left of its group, `graceMs`, then SIGKILL. The
+   * kernel keeps the group id from being reused while a member lives, so signalling it is safe
+   * until the first check that finds it empty; polling stops there.
+   */
+  private async reapGroup(graceMs: number): Promise<void> {
+    if (!this.groupAlive()) return;
+    this.opts.log.info({ upstream: this.opts.name, pid: this.pid }, 'stdio upstream exited and left processes in its group: SIGTERM');
+    this.signal('SIGTERM');
+    if (await this.waitGroup(graceMs)) return;
+    this.opts.log.warn({ upstream: this.opts.name, pid: this.pid }, 'processes of a stdio upstream ignored SIGTERM: SIGKILL');
+    this.signal('SIGKILL');
+    if (!(await this.waitGroup(2_000))) this.opts.log.warn({ upstream: this.opts.name, pid: this.pid }, 'processes of a stdio upstream survived SIGKILL');
+  }
+
+  /** Polls until the group is empty (true) or `ms` passed (false). */
+  private async waitGroup(ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    for (;;) {
+      if (!this.groupAlive()) return true;
+      if (Date.now() >= end) return false;
+      await new Promise((r) => setTimeout(r, GROUP_POLL_MS));
+    }
+  }
+
   private async runStop(graceMs: number): Promise<void> {
+    this.groupGraceMs = graceMs;
     if (this.exitInfo) return;
     this.child.stdin.end();
     if (await this.waitExit(graceMs)) return;
