@@ -16,6 +16,7 @@ import { ParkedCall, type ParkingLot } from './parking.js';
 import { missingCapability } from '../mcp/client-features.js';
 import type { CallOptions, UpstreamLink } from '../upstreams/types.js';
 import type { UpstreamGuard } from '../upstreams/resilience/guard.js';
+import type { UpstreamManager } from '../upstreams/manager.js';
 
 /** Upper bound on MRTR rounds one call may take, so a looping upstream cannot hold a client forever. */
 const MAX_INPUT_ROUNDS = 8;
@@ -39,6 +40,38 @@ function withoutEnvelope(params: Record<string, unknown>): Record<string, unknow
   return Object.keys(rest).length > 0 ? { ...others, _meta: rest } : others;
 }
 
+/**
+ * Waits for a link being started (a first start, a restart's backoff, a handshake) no longer
+ * than the upstream's total deadline, and not past the call's cancellation: the start itself
+ * goes on for later calls.
+ */
+function linkInTime(ctx: CallContext, manager: UpstreamManager, starting: Promise<UpstreamLink>): Promise<UpstreamLink> {
+  const ms = manager.cfg.timeouts.totalMs;
+  return new Promise<UpstreamLink>((resolve, reject) => {
+    const onCancel = (): void => {
+      clearTimeout(timer);
+      reject(new GatewayError('ERR_CANCELLED', 'Request cancelled while the upstream was starting'));
+    };
+    const timer = setTimeout(() => {
+      ctx.cancel.removeEventListener('abort', onCancel);
+      reject(new GatewayError('ERR_UPSTREAM_TIMEOUT', `Upstream ${manager.name} did not become available within ${ms} ms`));
+    }, ms);
+    ctx.cancel.addEventListener('abort', onCancel, { once: true });
+    starting.then(
+      (link) => {
+        clearTimeout(timer);
+        ctx.cancel.removeEventListener('abort', onCancel);
+        resolve(link);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        ctx.cancel.removeEventListener('abort', onCancel);
+        reject(e);
+      },
+    );
+  });
+}
+
 export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> {
   if (r.kind === 'local') return adaptOutcome(ctx, 'legacy', await answerLocally(ctx, r.method));
   const manager = ctx.runtime.manager(r.upstream);
@@ -58,7 +91,8 @@ export async function forward(ctx: CallContext, r: Route): Promise<CallOutcome> 
     if (hit) return adaptOutcome(ctx, hit.era, hit.outcome);
   }
   guard.refuseIfOpen();
-  const link = await manager.link(principalKey, ctx.sessionId, subjectTokenOf(ctx.principal));
+  const token = subjectTokenOf(ctx.principal);
+  const link = manager.liveLink(principalKey, ctx.sessionId, token) ?? (await linkInTime(ctx, manager, manager.link(principalKey, ctx.sessionId, token)));
   // One shape for every call's options (conditional spreads gave calls different hidden classes).
   const opts: CallOptions = {
     sink: ctx.sink,

@@ -36,6 +36,8 @@ export interface ManagerEvents {
 /** Supervisors per sharing key beyond which new principals/sessions are refused (bounded memory and processes). */
 const MAX_PRIVATE_LINKS = 1000;
 const DEFAULT_RESTART = { initialDelayMs: 200, maxDelayMs: 30_000, maxRestarts: 10, windowMs: 300_000 };
+/** Longest wait before a failed catalogue read is tried again. */
+const RETRY_MAX_MS = 60_000;
 
 export class UpstreamManager {
   health: Health = 'starting';
@@ -54,6 +56,8 @@ export class UpstreamManager {
   private readonly interest = new Map<string, number>();
   private listenCtl: AbortController | undefined;
   private listenFailures = 0;
+  /** Catalogue reads failed in a row (the retry's backoff). */
+  private refreshFailures = 0;
   private readonly announced = new Set<ListKind>();
   /** Breaker, bulkhead, retries and read cache for calls to this upstream (src/upstreams/resilience). */
   readonly guard: UpstreamGuard;
@@ -80,11 +84,29 @@ export class UpstreamManager {
     this.control.get().catch((e: unknown) => this.setHealth('unhealthy', String((e as Error)?.message ?? e)));
   }
 
+  /** The key of a caller's private link (per-session or per-principal sharing). */
+  private privateKey(principalKey: string, sessionId: string | undefined): string {
+    return this.cfg.sharing === 'per-session' && sessionId ? `s:${sessionId}` : `p:${principalKey}`;
+  }
+
+  /**
+   * The caller's link if it is up, without waiting (the data plane's fast path), else undefined:
+   * then `link()` starts or waits for one.
+   */
+  liveLink(principalKey: string, sessionId: string | undefined, subjectToken?: string): UpstreamLink | undefined {
+    if (this.stopped) return undefined;
+    if (this.cfg.sharing === 'shared') return this.control.tryGet();
+    const key = this.privateKey(principalKey, sessionId);
+    const link = this.privateLinks.get(key)?.tryGet();
+    if (link && subjectToken !== undefined) this.subjects.set(key, subjectToken);
+    return link;
+  }
+
   /** The link a call should use, chosen by the upstream's sharing mode. */
   async link(principalKey: string, sessionId: string | undefined, subjectToken?: string): Promise<UpstreamLink> {
     if (this.stopped) throw new GatewayError('ERR_UPSTREAM_UNAVAILABLE', `Upstream ${this.name} is stopped`);
     if (this.cfg.sharing === 'shared') return this.control.get();
-    const key = this.cfg.sharing === 'per-session' && sessionId ? `s:${sessionId}` : `p:${principalKey}`;
+    const key = this.privateKey(principalKey, sessionId);
     // The caller's newest access token, for links that exchange it (RFC 8693) when they refresh.
     if (subjectToken !== undefined) this.subjects.set(key, subjectToken);
     let sup = this.privateLinks.get(key);
@@ -153,14 +175,36 @@ export class UpstreamManager {
     this.setHealth('stopped', 'stopped');
   }
 
+  /**
+   * A control link given up after a crash loop is tried again once its crash window has passed:
+   * no call reaches an unhealthy upstream (forward.ts) and the catalogue leaves it out, so
+   * nothing else would ever start it again. A server that keeps crashing costs at most
+   * maxRestarts + 1 starts per window.
+   */
+  private retryAfterWindow(): void {
+    const { windowMs } = this.restartPolicy();
+    setTimeout(() => {
+      if (this.stopped || this.control.state !== 'unhealthy') return;
+      this.log.info({ upstream: this.name }, 'upstream.retry_after_crash_loop');
+      this.start();
+    }, windowMs + 1).unref();
+  }
+
+  private restartPolicy(): typeof DEFAULT_RESTART {
+    return this.cfg.kind === 'stdio' ? this.cfg.restart : DEFAULT_RESTART;
+  }
+
   private newSupervisor(key: string): LinkSupervisor {
-    const restart = this.cfg.kind === 'stdio' ? this.cfg.restart : DEFAULT_RESTART;
+    const restart = this.restartPolicy();
     const isPrivate = key !== 'control';
     return new LinkSupervisor(() => this.openLink(key), {
       ...restart,
       // The control link lives as long as the upstream; private links may idle out.
       idleTimeoutMs: isPrivate && this.cfg.kind === 'stdio' ? this.cfg.idleTimeoutMs : 0,
       maxLifetimeMs: this.cfg.kind === 'stdio' ? this.cfg.maxLifetimeMs : 0,
+    }, {
+      onRecycleFailed: (e, attempt) =>
+        this.log.warn({ upstream: this.name, link: isPrivate ? 'private' : 'control', attempt, err: (e as Error)?.message ?? String(e) }, 'upstream.recycle_failed'),
     });
   }
 
@@ -195,6 +239,7 @@ export class UpstreamManager {
       this.refresh();
     } else if (s === 'unhealthy' || s === 'restarting') {
       this.setHealth('unhealthy', reason ?? s);
+      if (s === 'unhealthy') this.retryAfterWindow();
     } else if (s === 'stopped') {
       this.setHealth('stopped', reason ?? 'stopped');
     }
@@ -223,12 +268,27 @@ export class UpstreamManager {
           this.announced.clear();
           this.events.onCatalogChange(kinds.length ? { upstream: this.name, kinds } : undefined);
         } while (this.refreshAgain && !this.stopped);
+        this.refreshFailures = 0;
       } catch (e) {
         this.setHealth('unhealthy', `catalogue read failed: ${(e as Error).message}`);
+        this.retryRefresh();
       } finally {
         this.refreshing = undefined;
       }
     })();
+  }
+
+  /**
+   * A failed catalogue read (a timeout, an error answer) on a link that is otherwise fine is read
+   * again after a backoff (1 s doubling to 60 s): one slow answer must not leave the upstream
+   * out of the catalogue for good. A crashed link is the supervisor's (onControlState).
+   */
+  private retryRefresh(): void {
+    if (this.stopped || this.control.state === 'unhealthy' || this.control.state === 'stopped') return;
+    const delay = Math.min(RETRY_MAX_MS, 1000 * 2 ** Math.min(this.refreshFailures++, 6));
+    setTimeout(() => {
+      if (!this.stopped && this.health === 'unhealthy') this.refresh();
+    }, delay).unref();
   }
 
   /**

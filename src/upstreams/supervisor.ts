@@ -32,6 +32,8 @@ export interface SupervisorOptions {
   drainPollMs?: number;
   /** A retired link is closed after this long even with calls left (their own deadlines should end them first). Default 10 min. */
   drainMaxMs?: number;
+  /** Told when a lifetime replacement fails to start (`attempt`: failures in a row), for the log. */
+  onRecycleFailed?: (err: unknown, attempt: number) => void;
 }
 
 export type SupervisorState = 'idle' | 'starting' | 'healthy' | 'restarting' | 'unhealthy' | 'stopped';
@@ -61,6 +63,8 @@ export class LinkSupervisor {
   /** A lifetime replacement being started (not shared with get(): the old link still serves). */
   private recycling: Promise<unknown> | undefined;
   private crashes: number[] = [];
+  /** Lifetime replacements that failed to start in a row (their retry's backoff). */
+  private recycleFailures = 0;
   private restartCount = 0;
   private readonly listeners: Listener[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -116,17 +120,27 @@ export class LinkSupervisor {
    */
   get(): Promise<UpstreamLink> {
     if (this.st === 'stopped') return Promise.reject(unavailable('stopped'));
-    this.lastUsed = Date.now();
-    if (this.link && !this.link.closed) {
-      this.armIdle();
-      return Promise.resolve(this.link);
-    }
+    const live = this.tryGet();
+    if (live) return Promise.resolve(live);
     if (this.starting) return this.starting;
     if (this.st === 'unhealthy') {
       this.pruneCrashes();
       if (this.crashes.length > this.policy.maxRestarts) return Promise.reject(unavailable(this.reason ?? 'crash loop'));
     }
     return this.begin(0);
+  }
+
+  /**
+   * The live link without waiting, counted as a use like `get()`, or undefined when there is
+   * none (then `get()` starts one). The data plane's fast path: no promise when the link is up.
+   */
+  tryGet(): UpstreamLink | undefined {
+    if (this.st === 'stopped') return undefined;
+    this.lastUsed = Date.now();
+    const link = this.link;
+    if (!link || link.closed) return undefined;
+    this.armIdle();
+    return link;
   }
 
   /** Clears the crash history; an unhealthy supervisor starts again on the next `get()`. */
@@ -283,15 +297,20 @@ export class LinkSupervisor {
         next = await this.factory();
       } catch (e) {
         if (gen === this.generation) {
-          // Keep serving on the old link and try again later, without counting a crash:
-          // the old link is fine, only its replacement failed.
+          // Keep serving on the old link and try again later, without counting a crash: the old
+          // link is fine, only its replacement failed. The retries back off like restarts do
+          // (a replacement that cannot start, e.g. a single-instance server, must not respawn
+          // several times a second).
+          this.recycleFailures += 1;
+          this.opts.onRecycleFailed?.(e, this.recycleFailures);
           this.lifetimeTimer = this.timer(() => {
             this.lifetimeTimer = undefined;
             if (this.link === old && !old.closed) this.recycle(old);
-          }, Math.max(this.policy.initialDelayMs, 1));
+          }, backoffDelay(this.recycleFailures, this.policy, this.random));
         }
         throw e;
       }
+      this.recycleFailures = 0;
       // Stopped meanwhile, or the old link crashed and a restart is already under way.
       if (gen !== this.generation || this.starting) {
         void this.retire(next);

@@ -8,6 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { issueApiKey, repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
 import { startHostile, type HostileServer } from '../fixtures/mock-upstream/hostile.js';
 import { RawLegacySession, until, upstreamYaml, type PostReply } from './helpers-wire.js';
@@ -199,5 +202,82 @@ describe('read cache scope', () => {
     await call(sa, 4, 'resources/read', { uri: 'cache://public' });
     await call(sb, 5, 'resources/read', { uri: 'cache://public' });
     assert.equal(count('cache://public'), 1, 'a public result is shared');
+  });
+});
+
+describe('catalogue reads', () => {
+  let gw: TestGateway;
+  after(async () => {
+    await gw?.close();
+  });
+
+  it('a catalogue read that fails is tried again: the upstream comes back without a restart', async () => {
+    // Its first two tools/list answers are errors; the process itself is fine.
+    gw = await startGateway(['gateway: { storage: memory }', 'log: { level: silent }', 'upstreams:', upstreamYaml('flaky', 'stdio', undefined, '', ['--fail-lists', '2'])].join('\n'));
+    const readyz = async (): Promise<{ name: string; health: string; reason?: string }[]> =>
+      ((await (await fetch(`${gw.url}/readyz`)).json()) as { upstreams: { name: string; health: string; reason?: string }[] }).upstreams;
+    let reason = '';
+    await until(async () => {
+      const u = (await readyz()).find((x) => x.name === 'flaky');
+      reason = JSON.stringify(u);
+      return u?.health === 'unhealthy';
+    }, 'the first read to fail');
+    assert.match(reason, /catalogue read failed/);
+    // Retries after 1 s and 2 s (backoff); before, it stayed unhealthy until a restart.
+    await until(async () => (await readyz()).find((x) => x.name === 'flaky')?.health === 'healthy', 'healthy again', BOUND_MS);
+    const s = await RawLegacySession.open(gw.mcp);
+    const list = await call(s, 1, 'tools/list', {});
+    assert.ok((list.result?.tools as { name: string }[]).some((t) => t.name === 'flaky__echo'));
+  });
+});
+
+describe('crash loops', () => {
+  let gw: TestGateway;
+  let dir = '';
+  after(async () => {
+    await gw?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an upstream given up after a crash loop is tried again once its crash window has passed', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pc-crashloop-'));
+    const fixed = join(dir, 'fixed');
+    gw = await startGateway(
+      ['gateway: { storage: memory }', 'log: { level: silent }', 'upstreams:', upstreamYaml('loopy', 'stdio', undefined, '', ['--require-file', fixed]).replace('restart: { initialDelay: 20ms, maxDelay: 200ms }', 'restart: { initialDelay: 20ms, maxDelay: 50ms, maxRestarts: 1, window: 2s }')].join('\n'),
+    );
+    const health = async (): Promise<string | undefined> =>
+      ((await (await fetch(`${gw.url}/readyz`)).json()) as { upstreams: { name: string; health: string; reason?: string }[] }).upstreams.find((x) => x.name === 'loopy')?.reason;
+    await until(async () => /crashes within/.test((await health()) ?? ''), 'given up after the crash loop');
+    writeFileSync(fixed, 'ok');
+    // Nothing calls an unhealthy upstream, so before, it stayed down until the gateway restarted.
+    await until(async () => {
+      const r = (await (await fetch(`${gw.url}/readyz`)).json()) as { upstreams: { name: string; health: string }[] };
+      return r.upstreams.find((x) => x.name === 'loopy')?.health === 'healthy';
+    }, 'healthy after the window', BOUND_MS);
+  });
+});
+
+describe('waiting for a link', () => {
+  let gw: TestGateway;
+  after(async () => {
+    await gw?.close();
+  });
+
+  it("a call waiting for its private link to start gets ERR_UPSTREAM_TIMEOUT at the upstream's total deadline", async () => {
+    // Every process of this upstream takes 4 s to answer its handshake; calls may take 1 s.
+    const entry = upstreamYaml('sluggish', 'stdio', undefined, ", sharing: per-principal, timeouts: { total: 1s, connect: 20s }", ['--slow-start', '4000']);
+    gw = await startGateway(['gateway: { storage: memory }', 'log: { level: silent }', 'upstreams:', entry].join('\n'));
+    await gw.waitHealthy(['sluggish']);
+    const s = await RawLegacySession.open(gw.mcp);
+    const t0 = Date.now();
+    const r = await call(s, 1, 'tools/call', { name: 'sluggish__echo', arguments: { text: 'hi' } });
+    const took = Date.now() - t0;
+    assert.equal(codeOf(r), 'ERR_UPSTREAM_TIMEOUT', JSON.stringify(r));
+    assert.ok(took < 3_500, `answered after ${took} ms, before the 4 s start-up finished`);
+    // The start went on: once the link is up, calls are served.
+    await until(async () => {
+      const again = await call(s, 2, 'tools/call', { name: 'sluggish__echo', arguments: { text: 'hi' } });
+      return again.result !== undefined;
+    }, 'served once the link is up', BOUND_MS);
   });
 });

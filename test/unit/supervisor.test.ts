@@ -183,6 +183,32 @@ describe('LinkSupervisor', () => {
     assert.equal(sup.state, 'healthy');
   });
 
+  it('a replacement that keeps failing to start is retried with backoff; the old link keeps serving', async () => {
+    let starts = 0;
+    const failures: number[] = [];
+    const first = new FakeLink(1);
+    const sup = new LinkSupervisor(
+      async () => {
+        starts++;
+        if (starts === 1) return first;
+        throw new Error('port busy');
+      },
+      policy({ maxLifetimeMs: 20, initialDelayMs: 20, maxDelayMs: 400 }),
+      { random: () => 0.5, onRecycleFailed: (_e, attempt) => failures.push(attempt) },
+    );
+    sups.push(sup);
+    assert.equal(await sup.get(), first);
+    await waitFor(() => failures.length >= 1, 'first failed replacement');
+    await new Promise((r) => setTimeout(r, 1000));
+    // Backoff 10, 20, 40, 80, 160, 200, 200, … ms (jitter 0.5): about 8 in a second. Retrying
+    // every initialDelay (20 ms), as before, made about 50.
+    assert.ok(failures.length >= 4 && failures.length <= 12, `replacement attempts in 1 s: ${failures.length}`);
+    assert.deepEqual(failures, failures.map((_, i) => i + 1), 'attempts counted in a row');
+    assert.equal(await sup.get(), first, 'the old link still serves');
+    assert.equal(sup.state, 'healthy');
+    assert.equal(sup.recentCrashes, 0);
+  });
+
   it('stop() closes the link, cancels a pending backoff and rejects later calls', async () => {
     const { sup, links } = make({ initialDelayMs: 60_000, maxDelayMs: 60_000 });
     await sup.get();
