@@ -38,6 +38,8 @@ const MAX_PRIVATE_LINKS = 1000;
 const DEFAULT_RESTART = { initialDelayMs: 200, maxDelayMs: 30_000, maxRestarts: 10, windowMs: 300_000 };
 /** Longest wait before a failed catalogue read is tried again. */
 const RETRY_MAX_MS = 60_000;
+/** How often a retiring upstream checks for calls still in flight. */
+const RETIRE_POLL_MS = 50;
 
 export class UpstreamManager {
   health: Health = 'starting';
@@ -51,6 +53,8 @@ export class UpstreamManager {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private stopped = false;
+  /** Replaced by a new config and draining (retire()). */
+  private retiring = false;
   private readonly abort = new AbortController();
   /** Resource URIs clients subscribed to, with how many subscriptions each (shared links subscribe once). */
   private readonly interest = new Map<string, number>();
@@ -164,6 +168,27 @@ export class UpstreamManager {
     return { live, restarts };
   }
 
+  /** Calls in flight on this upstream's links. */
+  get inFlight(): number {
+    let n = 0;
+    for (const s of [this.control, ...this.privateLinks.values()]) n += s.current?.inFlight ?? 0;
+    return n;
+  }
+
+  /**
+   * Replaced by a new config: takes no part in the catalogue any more, lets the calls in flight
+   * finish (at most `maxMs`), then stops. New calls already go to the replacement.
+   */
+  async retire(maxMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.retiring = true;
+    // The control link's listen stream never ends by itself: it is not a call to wait for.
+    this.listenCtl?.abort();
+    const end = Date.now() + maxMs;
+    while (!this.stopped && this.inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, RETIRE_POLL_MS));
+    await this.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
@@ -247,7 +272,7 @@ export class UpstreamManager {
 
   /** Re-reads the upstream's lists; concurrent triggers coalesce into one follow-up read. */
   refresh(announced?: ListKind): void {
-    if (this.stopped) return;
+    if (this.stopped || this.retiring) return;
     if (announced) this.announced.add(announced);
     if (this.refreshing) {
       this.refreshAgain = true;

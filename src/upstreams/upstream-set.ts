@@ -1,7 +1,8 @@
 /**
  * The set of running upstreams, reconciled against each new snapshot: new entries start,
  * removed ones stop (their children reaped), changed ones (by config fingerprint) are replaced,
- * unchanged ones keep running untouched.
+ * unchanged ones keep running untouched. A replaced or removed upstream finishes its calls in
+ * flight before it stops; new calls go to the replacement at once.
  */
 import type { Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
@@ -9,8 +10,17 @@ import type { Store } from '../storage/ports.js';
 import { UpstreamManager, type ManagerEvents } from './manager.js';
 import type { LinkDeps } from './open-link.js';
 
+/** Longest a replaced upstream waits for its calls: their own total deadline, within bounds. */
+const DRAIN_MAX_MS = 10 * 60_000;
+const drainMs = (m: UpstreamManager): number => {
+  const total = m.cfg.timeouts.totalMs;
+  return total > 0 ? Math.min(total, DRAIN_MAX_MS) : DRAIN_MAX_MS;
+};
+
 export class UpstreamSet {
   private readonly managers = new Map<string, UpstreamManager>();
+  /** Managers replaced or removed by a reload, still finishing their calls in flight. */
+  private readonly draining = new Set<UpstreamManager>();
 
   constructor(
     private readonly log: Logger,
@@ -34,8 +44,11 @@ export class UpstreamSet {
       const next = wanted.get(name);
       if (!next || next.fingerprint !== m.cfg.fingerprint) {
         this.managers.delete(name);
-        stopping.push(m.stop());
-        this.log.info({ upstream: name, reason: next ? 'changed' : 'removed' }, 'upstream.stopping');
+        // Its calls in flight finish first (up to their own deadline), as on a max-lifetime
+        // recycle: an edit to the config must not fail the calls it finds running.
+        this.draining.add(m);
+        stopping.push(m.retire(drainMs(m)).finally(() => this.draining.delete(m)));
+        this.log.info({ upstream: name, reason: next ? 'changed' : 'removed', inFlight: m.inFlight }, 'upstream.stopping');
       }
     }
     for (const [name, cfg] of wanted) {
@@ -56,8 +69,9 @@ export class UpstreamSet {
     }
   }
 
+  /** Stops every upstream, including those still draining after a reload. */
   async stopAll(): Promise<void> {
-    const all = [...this.managers.values()];
+    const all = [...this.managers.values(), ...this.draining];
     this.managers.clear();
     await Promise.allSettled(all.map((m) => m.stop()));
   }
