@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ByteSize, Duration } from '../config/primitives.js';
+import { ByteSize, Duration, TimerDuration } from '../config/primitives.js';
 import { parseByteSize, parseDuration } from '../config/units.js';
 import { AuditSinksConfig, compileSinks, type CompiledSink } from './sinks/config.js';
 import { AuditRetentionConfig, compileRetention, type CompiledRetention } from './retention.js';
@@ -25,7 +25,7 @@ const HttpWitness = z
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/).optional().describe('Name used in logs and metrics; defaults to `http-<index>`.'),
     url: z.string().url().describe('The endpoint that receives each checkpoint.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Static headers sent with each POST (values may use ${ENV}).'),
-    timeout: Duration.default('5s').describe('Deadline of one POST.'),
+    timeout: TimerDuration.default('5s').describe('Deadline of one POST.'),
   })
   .strict();
 
@@ -41,13 +41,13 @@ export const AuditConfig = z
       .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.:-]{0,127}$/, 'letters, digits, "_", ".", ":" and "-", at most 128')
       .default('portcullis')
       .describe('Deployment name: checkpoint origin lines are `<origin>/<tenant>` and `<origin>/system`.'),
-    checkpointInterval: Duration.default('1s').describe('Sign a checkpoint at least this often while a log grows.'),
+    checkpointInterval: TimerDuration.default('1s').describe('Sign a checkpoint at least this often while a log grows.'),
     checkpointRecords: z.number().int().min(1).max(1_000_000).default(1000).describe('Also sign a checkpoint after this many new records.'),
-    groupCommit: Duration.default('2ms').describe('Group commit: the longest a record waits to share one write + fdatasync with others (a side-effecting call on an idle log is flushed at once).'),
+    groupCommit: TimerDuration.default('2ms').describe('Group commit: the longest a record waits to share one write + fdatasync with others (a side-effecting call on an idle log is flushed at once).'),
     groupCommitRecords: z.number().int().min(1).max(100_000).default(512).describe('A batch is flushed early once it holds this many records.'),
     segmentBytes: ByteSize.default('64mb').describe('Start a new segment file past this size.'),
     segmentAge: Duration.default('1h').describe('Start a new segment file when the current one is older than this.'),
-    retryAfter: Duration.default('1s').describe('Retry-After given with 503 when the audit log cannot be written.'),
+    retryAfter: TimerDuration.default('1s').describe('Retry-After given with 503 when the audit log cannot be written.'),
     witnesses: z.array(WitnessConfig).max(16).default([]).describe('Where each checkpoint is also published.'),
     witnessService: WitnessServiceConfig.prefault({}),
     sinks: AuditSinksConfig,

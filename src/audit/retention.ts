@@ -8,7 +8,7 @@
 import { open, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Duration } from '../config/primitives.js';
+import { Duration, TimerDuration } from '../config/primitives.js';
 import { parseDuration } from '../config/units.js';
 import { CompactRange, leafHash, type CompactRangeState } from './merkle.js';
 import { checkpointCovering, listSegments, readRecords } from './export/segments.js';
@@ -24,7 +24,7 @@ export const AuditRetentionConfig = z
       .default({})
       .describe('Per-tenant retention periods overriding `maxAge`.'),
     system: Duration.optional().describe('Retention of the system log; unset: keep forever.'),
-    interval: Duration.default('1h').describe('How often the retention pass runs.'),
+    interval: TimerDuration.default('1h').describe('How often the retention pass runs.'),
   })
   .strict()
   .describe('Retention of sealed audit segments (docs/audit.md "Retention"). Deletion is logged as `audit.retention`.');

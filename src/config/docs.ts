@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ConfigSchema } from './schema.js';
 import { START_ONLY_SETTINGS } from './start-only.js';
+import { MAX_TIMER_MS } from './units.js';
 
 /** A JSON Schema node, as far as the generator reads it. */
 interface JsonSchema {
@@ -17,6 +18,7 @@ interface JsonSchema {
   const?: unknown;
   format?: string;
   pattern?: string;
+  maximum?: number;
   properties?: Record<string, JsonSchema>;
   required?: string[];
   items?: JsonSchema;
@@ -90,14 +92,22 @@ export function generateMarkdown(): string {
     '[config.schema.json](config.schema.json).',
     '',
     '- **Durations** are milliseconds as a number, or a string such as `500ms`, `30s`, `5m`, `1h`, `30d`.',
-    '- **Sizes** are bytes as a number, or a string such as `512kb`, `1mb` (1kb = 1024 bytes).',
+    `  A duration marked "at most 24d" is a timer delay: at most ${MAX_TIMER_MS} ms (2^31−1, about 24.8`,
+    '  days), the longest timer Node.js can set; a longer value is an error.',
+    '- **Sizes** are bytes as a number, or a string such as `512kb`, `1mb` (1kb = 1024 bytes), never 0.',
     '- **Environment variables**: `${NAME}` in any string value is replaced by the variable',
     '  (`${NAME:-fallback}` when it may be unset or empty; `$${...}` for a literal `${...}`). An',
     '  unset variable without a fallback is an error. `PORTCULLIS_PORT` overrides `gateway.port`.',
     '- **Relative paths** (`gateway.dataDir`, stdio `cwd`, a stdio `command` containing `/`)',
     '  resolve against the directory of the config file.',
-    '- **Hot reload**: the file is watched; a valid edit takes effect for new calls, an invalid',
-    '  one is logged and the running configuration stays. These settings are read once at start:',
+    '- **Hot reload**: the file is watched (through its directory, so a save in place, by rename,',
+    '  by delete and create or by `cp` all count, with a stat poll every second as a back-up that',
+    '  also follows a symlinked file); a valid edit takes effect for new calls, an invalid one is',
+    '  logged (`config.reload_rejected`) and the running configuration stays. An upstream whose',
+    '  entry changed, or that was removed, takes no new calls and stops once its calls in flight',
+    '  have finished (at most its `timeouts.total`). A file holds one',
+    '  YAML document. A broken watch is logged (`config.watch_error`) and set up again by the poll.',
+    '  These settings are read once at start:',
     `  ${START_ONLY_SETTINGS.map((x) => (x.includes(' ') ? `\`${x.slice(0, x.indexOf(' '))}\`${x.slice(x.indexOf(' '))}` : `\`${x}\``)).join(', ')}.`,
     '  A reload that changes one of them applies the rest and logs `config.restart_needed` with',
     '  the settings that wait for a restart.',
@@ -206,8 +216,8 @@ function typeOf(p: JsonSchema): string {
   }
   if (p.anyOf) {
     const pattern = p.anyOf.find((a) => a.pattern)?.pattern ?? '';
-    if (pattern.includes('(ms|s|m|h|d)')) return 'duration';
-    if (pattern.includes('(b|kb|mb)')) return 'size';
+    if (pattern.includes('(ms|s|m|h|d)')) return p.anyOf.some((a) => a.maximum === MAX_TIMER_MS) ? 'duration, at most 24d' : 'duration';
+    if (pattern.includes('(b|kb|mb')) return 'size';
     return p.anyOf.map(typeOf).join(' \\| ');
   }
   if (p.type === 'array') {

@@ -34,7 +34,7 @@ export function loadConfigText(text: string, opts: LoadOptions): Snapshot {
 
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => withLine({ path: '(yaml)', message: firstLine(e.message) }, lineAt(e.pos[0]))),
+      dedupe(doc.errors.map((e) => withLine({ path: '(yaml)', message: e.code === 'MULTIPLE_DOCS' ? MULTIPLE_DOCUMENTS : firstLine(e.message) }, lineAt(e.pos[0])))),
     );
   }
 
@@ -82,6 +82,13 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   const text = readFileSync(path, 'utf8');
   return loadConfigText(text, { path, env, version });
 }
+
+/**
+ * Said instead of the library's "Source contains multiple documents; please use
+ * YAML.parseAllDocuments()", which speaks to a programmer. The line is where the second document
+ * starts.
+ */
+const MULTIPLE_DOCUMENTS = "a config file holds one YAML document, found a second one starting here (a '---' line starts a new document, a '...' line ends one)";
 
 function withLine(i: ConfigIssue, line: number | undefined): ConfigIssue {
   return line === undefined ? i : { ...i, line };

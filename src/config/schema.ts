@@ -14,8 +14,11 @@ import { CaptureConfig } from '../audit/capture/config.js';
 import { OverloadConfig, ResilienceConfig } from '../upstreams/resilience/config.js';
 import { ObservabilityConfig } from '../observability/config.js';
 
-export { Duration, ByteSize } from './primitives.js';
-import { Duration, ByteSize } from './primitives.js';
+export { Duration, ByteSize, TimerDuration } from './primitives.js';
+// The durations in this file are timer delays (deadlines, backoff, recycling, idle timers, the
+// shutdown grace) or, for restart.window, a window no longer than those: each is a TimerDuration,
+// at most 2^31−1 ms, because a longer setTimeout fires after 1 ms.
+import { ByteSize, TimerDuration } from './primitives.js';
 
 const Name = z
   .string()
@@ -28,9 +31,9 @@ export const TenantId = z
 
 const Timeouts = z
   .object({
-    connect: Duration.default('10s').describe('Time to establish the connection (or start the process and finish the handshake).'),
-    firstByte: Duration.default('30s').describe('Time from sending a request until the upstream sends anything back.'),
-    total: Duration.default('60s').describe('Hard cap on one request, including streamed progress.'),
+    connect: TimerDuration.default('10s').describe('Time to establish the connection (or start the process and finish the handshake).'),
+    firstByte: TimerDuration.default('30s').describe('Time from sending a request until the upstream sends anything back.'),
+    total: TimerDuration.default('60s').describe('Hard cap on one request, including streamed progress.'),
   })
   .strict()
   .describe('Per-upstream deadlines.');
@@ -55,10 +58,10 @@ const UpstreamCommon = {
 
 const Restart = z
   .object({
-    initialDelay: Duration.default('200ms').describe('First restart delay after a crash.'),
-    maxDelay: Duration.default('30s').describe('Upper bound of the exponential backoff.'),
-    maxRestarts: z.number().int().nonnegative().default(10).describe('Crashes within `window` after which the upstream stays down (unhealthy).'),
-    window: Duration.default('5m').describe('Window over which crashes are counted.'),
+    initialDelay: TimerDuration.default('200ms').describe('First restart delay after a crash.'),
+    maxDelay: TimerDuration.default('30s').describe('Upper bound of the exponential backoff.'),
+    maxRestarts: z.number().int().nonnegative().default(10).describe('Crashes within `window` after which the upstream stays down (unhealthy) until the window has passed; then it is started again.'),
+    window: TimerDuration.default('5m').describe('Window over which crashes are counted.'),
   })
   .strict();
 
@@ -79,8 +82,8 @@ export const StdioUpstream = z
       .default('shared')
       .describe('shared: one process for every client (the server must be stateless-safe); per-principal or per-session: one process each.'),
     restart: Restart.prefault({}),
-    idleTimeout: Duration.default(0).describe('Stop a non-shared process after this long without calls (0: never).'),
-    maxLifetime: Duration.default(0).describe('Recycle the process after this long (0: never). In-flight calls finish first.'),
+    idleTimeout: TimerDuration.default(0).describe('Stop a non-shared process after this long without calls (0: never).'),
+    maxLifetime: TimerDuration.default(0).describe('Recycle the process after this long (0: never). In-flight calls finish first.'),
     maxLineBytes: ByteSize.default('16mb').describe('Largest single message accepted on stdout.'),
   })
   .strict();
@@ -153,7 +156,7 @@ const Limits = z
 
 const Sessions = z
   .object({
-    idleTtl: Duration.default('30m').describe('Legacy sessions idle longer than this are closed (404 afterwards).'),
+    idleTtl: TimerDuration.default('30m').describe('Legacy sessions idle longer than this are closed (404 afterwards).'),
     max: z.number().int().positive().default(10000).describe('Most concurrent legacy sessions; the least recently used is evicted beyond it.'),
     resumeBufferEvents: z.number().int().nonnegative().default(256).describe('SSE events kept per session for Last-Event-ID resumption.'),
   })
@@ -174,7 +177,7 @@ export const ConfigSchema = z
         pageSize: z.number().int().min(1).max(1000).default(100).describe('Items per page in list results.'),
         limits: Limits.prefault({}),
         sessions: Sessions.prefault({}),
-        shutdownGrace: Duration.default('5s').describe('Time in-flight calls get to finish on shutdown before children are killed; then each audit sink delivery in flight gets up to this long again.'),
+        shutdownGrace: TimerDuration.default('5s').describe('Time in-flight calls get to finish on shutdown before children are killed; then each audit sink delivery in flight gets up to this long again.'),
         overload: OverloadConfig.prefault({}),
       })
       .strict()

@@ -4,6 +4,13 @@
  */
 
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/**
+ * The longest delay setTimeout and setInterval honour (2^31−1 ms, about 24.8 days); Node.js runs
+ * a longer one after 1 ms instead (with a TimeoutOverflowWarning).
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 // Sizes are binary (1kb = 1024 bytes): limits are compared against buffer lengths.
 const BYTES = { b: 1, kb: 1024, mb: 1024 * 1024 } as const;
 

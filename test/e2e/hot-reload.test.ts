@@ -7,8 +7,8 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,7 +223,7 @@ describe('hot reload (real file watcher)', () => {
     try {
       await until('alpha healthy', async () => ((await readyz(p.url)).body.upstreams.some((u) => u.health === 'healthy') ? true : undefined), 30_000);
       assert.equal(await echo(`${p.url}/mcp`, 'alpha__echo', 'before'), 'before');
-      // The watcher starts with the gateway; give chokidar a moment to be ready (bounded).
+      // The watcher starts with the gateway; give it a moment (bounded).
       await sleep(300);
 
       writeFileSync(p.configPath, 'upstreams:\n  - name: [this is not\n    kind: nonsense\n');
@@ -243,6 +243,49 @@ describe('hot reload (real file watcher)', () => {
       assert.equal(await echo(`${p.url}/mcp`, 'beta__echo', 'new'), 'new');
     } finally {
       await p.stop();
+    }
+  });
+});
+
+describe('hot reload (real file watcher, every way an editor saves)', () => {
+  /** An upstream nobody listens for: no process, and /readyz lists it by name at once. */
+  const named = (name: string): string => config(`
+  - name: ${name}
+    kind: streamable-http
+    url: http://127.0.0.1:1/mcp
+    timeouts: { connect: 1s, firstByte: 1s, total: 2s }`).replace('level: silent', 'level: info');
+
+  const upstreamNames = async (url: string): Promise<string> => (await readyz(url)).body.upstreams.map((u) => u.name).join(',');
+
+  it('keeps seeing saves after an in-place write quickly followed by a rename-over (the lost-watch sequence)', { timeout: 120_000 }, async () => {
+    const p = await startProcess(named('start'));
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-src-'));
+    try {
+      assert.equal(await upstreamNames(p.url), 'start');
+      await sleep(300);
+      const expect = async (name: string, how: string): Promise<void> => {
+        await until(`${name} after ${how}`, async () => ((await upstreamNames(p.url)) === name ? true : undefined), 10_000);
+      };
+      const good = join(dir, 'good.yaml');
+      const tmp = `${p.configPath}.tmp`;
+      for (let i = 0; i < 3; i++) {
+        // `cp good cfg.yaml; sed -i 's/…/…/' cfg.yaml`, then `sed … > tmp && mv tmp cfg.yaml`, back to back.
+        writeFileSync(good, named(`cp${i}`));
+        copyFileSync(good, p.configPath);
+        execFileSync('sed', ['-i', `s/name: cp${i}$/name: sed${i}/`, p.configPath]);
+        writeFileSync(tmp, readFileSync(p.configPath, 'utf8').replace(`name: sed${i}`, `name: mv${i}`));
+        renameSync(tmp, p.configPath);
+        await expect(`mv${i}`, `cp + sed -i + mv (iteration ${i})`);
+        // Later saves, each on its own, must still be seen.
+        writeFileSync(p.configPath, named(`write${i}`));
+        await expect(`write${i}`, `an in-place write (iteration ${i})`);
+        execFileSync('sed', ['-i', `s/name: write${i}$/name: sedi${i}/`, p.configPath]);
+        await expect(`sedi${i}`, `sed -i (iteration ${i})`);
+      }
+      assert.ok(!p.logs.some((l) => l.msg === 'config.watch_error'), 'no watch error');
+    } finally {
+      await p.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

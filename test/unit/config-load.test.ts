@@ -287,3 +287,92 @@ test('loadConfigFile reads a file, resolves paths against its directory, and pas
   assert.equal(up.cwd, join(dir, 'work'));
   assert.throws(() => loadConfigFile(join(dir, 'missing.yaml'), {}), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
 });
+
+test('a duration longer than the longest timer (2^31−1 ms) is refused with its path and line', () => {
+  // Node.js runs a longer setTimeout after 1 ms: `maxLifetime: 30d` was a respawn storm and
+  // `shutdownGrace: 30d` an immediate exit.
+  const TOO_LONG = 'at most 24d (2147483647 ms, the longest timer Node.js can set)';
+  const text = lines(
+    'gateway:', //                            1
+    '  shutdownGrace: 30d', //                2
+    '  sessions: {idleTtl: 25d}', //          3
+    'upstreams:', //                          4
+    '  - name: a', //                         5
+    '    kind: stdio', //                     6
+    '    command: node', //                   7
+    '    maxLifetime: 30d', //                8
+    '    idleTimeout: 2147483648', //         9
+    '    restart: {maxDelay: 999999999d}', // 10
+    '    timeouts: {total: 597h}', //         11
+  );
+  assert.deepEqual(issuesOf(text), [
+    `gateway.sessions.idleTtl: ${TOO_LONG} (line 3)`,
+    `gateway.shutdownGrace: ${TOO_LONG} (line 2)`,
+    `upstreams[0].timeouts.total: ${TOO_LONG} (line 11)`,
+    `upstreams[0].restart.maxDelay: ${TOO_LONG} (line 10)`,
+    `upstreams[0].idleTimeout: ${TOO_LONG} (line 9)`,
+    `upstreams[0].maxLifetime: ${TOO_LONG} (line 8)`,
+  ]);
+  // Up to the limit is fine, whatever the unit.
+  const ok = loadConfigText(
+    lines(
+      'gateway: {shutdownGrace: 24d}',
+      'upstreams:',
+      '  - {name: a, kind: stdio, command: node, maxLifetime: 2147483647, idleTimeout: 2147483s, restart: {maxDelay: 596h}, timeouts: {total: 35791m}}',
+    ),
+    { path: PATH, env: {} },
+  );
+  assert.equal(ok.gateway.shutdownGraceMs, 24 * 86_400_000);
+  const u = ok.upstreams[0];
+  assert.ok(u?.kind === 'stdio');
+  assert.equal(u.maxLifetimeMs, 2_147_483_647);
+  assert.equal(u.idleTimeoutMs, 2_147_483_000);
+  assert.equal(u.restart.maxDelayMs, 596 * 3_600_000);
+  assert.equal(u.timeouts.totalMs, 35_791 * 60_000);
+});
+
+test('a zero size is refused by the schema with its path and line, in any unit', () => {
+  // It used to pass the schema and throw a RangeError in compile, with no path or line.
+  const ZERO = 'must be more than 0 bytes (a size like 512kb or 1mb)';
+  const text = lines(
+    'gateway:', //                   1
+    '  limits:', //                  2
+    '    maxBodyBytes: 0mb', //      3
+    '    maxHeaderBytes: 0b', //     4
+    '    maxUpstreamMessageBytes: 0', // 5
+    'upstreams:', //                 6
+    '  - name: a', //                7
+    '    kind: stdio', //            8
+    '    command: node', //          9
+    '    maxLineBytes: 0kb', //      10
+    '  - name: b', //                11
+    '    kind: stdio', //            12
+    '    command: node', //          13
+    '    maxLineBytes: 000KB', //    14
+  );
+  assert.deepEqual(issuesOf(text), [
+    `gateway.limits.maxBodyBytes: ${ZERO} (line 3)`,
+    `gateway.limits.maxHeaderBytes: ${ZERO} (line 4)`,
+    `gateway.limits.maxUpstreamMessageBytes: ${ZERO} (line 5)`,
+    `upstreams[0].maxLineBytes: ${ZERO} (line 10)`,
+    `upstreams[1].maxLineBytes: ${ZERO} (line 14)`,
+  ]);
+  // One byte, and sizes with leading zeros that are not zero, are fine.
+  const ok = loadConfigText(lines('upstreams:', '  - {name: a, kind: stdio, command: node, maxLineBytes: 1b}', '  - {name: b, kind: stdio, command: node, maxLineBytes: 010kb}'), { path: PATH, env: {} });
+  assert.deepEqual(
+    ok.upstreams.map((x) => (x.kind === 'stdio' ? x.maxLineBytes : undefined)),
+    [1, 10 * 1024],
+  );
+});
+
+test('a file with several YAML documents gets one clear issue at the second document', () => {
+  const ONE_DOC = "(yaml): a config file holds one YAML document, found a second one starting here (a '---' line starts a new document, a '...' line ends one)";
+  assert.deepEqual(issuesOf(lines('gateway:', '  port: 1', '---', 'upstreams: []')), [`${ONE_DOC} (line 3)`]);
+  assert.deepEqual(issuesOf(lines('gateway: {port: 1}', '---', 'log: {}', '---', 'log: {}')), [`${ONE_DOC} (line 2)`]);
+  // A trailing '---' starts an (empty) second document too.
+  assert.deepEqual(issuesOf(lines('gateway: {port: 1}', '---')), [`${ONE_DOC} (line 2)`]);
+  // After a '...' document end, the next content is a second document.
+  assert.deepEqual(issuesOf(lines('gateway: {port: 1}', '...', 'log: {}')), [`${ONE_DOC} (line 3)`]);
+  // One document with explicit start and end markers is fine.
+  assert.equal(loadConfigText(lines('---', 'gateway: {port: 1}', '...'), { path: PATH, env: {} }).gateway.port, 1);
+});

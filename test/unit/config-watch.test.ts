@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { SnapshotHolder } from '../../src/config/holder.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { watchConfig } from '../../src/config/watch.js';
+import { watchConfig, type WatchDirectory } from '../../src/config/watch.js';
 
 /** A logger that keeps every line, so the test can wait for a specific event. */
 function captureLogger() {
@@ -29,6 +30,8 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): P
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const config = (port: number) => `gateway:\n  port: ${port}\nupstreams:\n  - {name: a, kind: stdio, command: a}\n`;
 
@@ -91,4 +94,128 @@ test('close stops reloading', async (t) => {
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(holder.current.version, 1);
   assert.equal(entries.length, 0);
+});
+
+test('every save is picked up, however the editor writes (in place, rename-over, truncate then write, delete and create, cp)', { timeout: 90_000 }, async (t) => {
+  // The lost-watch sequence from review: an in-place write quickly followed by a rename-over
+  // (`cp good cfg; sed -i …` then `sed … > tmp && mv tmp cfg`) left chokidar, watching the file
+  // path, with no inotify watch: every later save went unnoticed. The safety-net poll is off
+  // here so that the directory watch alone has to see each save.
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'portcullis.yaml');
+  const tmp = join(dir, '.portcullis.yaml.swp');
+  const good = join(dir, 'good.yaml');
+  writeFileSync(file, config(1000));
+  const holder = new SnapshotHolder(loadConfigFile(file, {}));
+  const { log, entries } = captureLogger();
+  const watcher = watchConfig(file, holder, log, { env: {}, debounceMs: 50, pollMs: 0 });
+  t.after(() => watcher.close());
+  await watcher.ready;
+
+  const applied = async (port: number, how: string): Promise<void> => {
+    await waitFor(() => holder.current.gateway.port === port, `port ${port} after ${how}`, 5_000);
+  };
+  let port = 1000;
+  for (let i = 0; i < 5; i++) {
+    // In place, then at once a rename-over: only the last content has to win.
+    writeFileSync(file, config(++port));
+    writeFileSync(tmp, config(++port));
+    renameSync(tmp, file);
+    await applied(port, `in-place + rename-over (iteration ${i})`);
+
+    // Truncate, a pause shorter than the debounce, then write, on the same inode.
+    const fd = openSync(file, 'r+');
+    try {
+      ftruncateSync(fd, 0);
+      await sleep(10);
+      writeSync(fd, config(++port));
+    } finally {
+      closeSync(fd);
+    }
+    await applied(port, `truncate then write (iteration ${i})`);
+
+    // Delete and create.
+    unlinkSync(file);
+    writeFileSync(file, config(++port));
+    await applied(port, `delete + create (iteration ${i})`);
+
+    // cp over the file (in place), then a rename-over again right after.
+    writeFileSync(good, config(++port));
+    copyFileSync(good, file);
+    await applied(port, `cp (iteration ${i})`);
+    writeFileSync(tmp, config(++port));
+    renameSync(tmp, file);
+    await applied(port, `rename-over (iteration ${i})`);
+  }
+  assert.equal(entries.filter((e) => e.msg === 'config.watch_error').length, 0);
+});
+
+test('the stat poll catches a change no directory event names (a symlinked file edited elsewhere)', { timeout: 30_000 }, async (t) => {
+  // Kubernetes ConfigMap style: the config path is a symlink into a data directory, and an
+  // update swaps the link; the directory watch sees only the data directory's entries.
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'v1'));
+  mkdirSync(join(dir, 'v2'));
+  writeFileSync(join(dir, 'v1', 'portcullis.yaml'), config(1111));
+  writeFileSync(join(dir, 'v2', 'portcullis.yaml'), config(2222));
+  symlinkSync('v1', join(dir, '..data'));
+  const file = join(dir, 'portcullis.yaml');
+  symlinkSync(join('..data', 'portcullis.yaml'), file);
+  const holder = new SnapshotHolder(loadConfigFile(file, {}));
+  const { log } = captureLogger();
+  const watcher = watchConfig(file, holder, log, { env: {}, debounceMs: 20, pollMs: 100 });
+  t.after(() => watcher.close());
+  await watcher.ready;
+
+  symlinkSync('v2', join(dir, '..data.tmp'));
+  renameSync(join(dir, '..data.tmp'), join(dir, '..data'));
+  await waitFor(() => holder.current.gateway.port === 2222, 'the reload after the link swap', 5_000);
+  // Edited in place behind the link, in a directory nobody watches.
+  writeFileSync(join(dir, 'v2', 'portcullis.yaml'), config(3333));
+  await waitFor(() => holder.current.gateway.port === 3333, 'the reload after an edit behind the link', 5_000);
+});
+
+test('a watcher error is logged, the watch is set up again, and saves keep being picked up', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, config(1111));
+  const holder = new SnapshotHolder(loadConfigFile(file, {}));
+  const { log, entries } = captureLogger();
+  // A stand-in for fs.watch that the test can break.
+  const made: (EventEmitter & { closed: boolean; close(): void })[] = [];
+  const fake: WatchDirectory = (watched) => {
+    assert.equal(watched, dir);
+    const w = Object.assign(new EventEmitter(), {
+      closed: false,
+      close() {
+        this.closed = true;
+      },
+    });
+    made.push(w);
+    return w;
+  };
+  const watcher = watchConfig(file, holder, log, { env: {}, debounceMs: 20, pollMs: 100, watchDirectory: fake });
+  t.after(() => watcher.close());
+  await watcher.ready;
+  assert.equal(made.length, 1);
+
+  made[0]!.emit('error', Object.assign(new Error('inotify went away'), { code: 'EIO' }));
+  const logged = entries.find((e) => e.msg === 'config.watch_error');
+  assert.equal(logged?.level, 40, 'logged at warn');
+  assert.equal(logged?.err, 'inotify went away');
+  assert.ok(made[0]!.closed, 'the broken watcher is closed');
+  // The next poll sets up a new watch and says so.
+  await waitFor(() => made.length === 2 && entries.some((e) => e.msg === 'config.watch_restored'), 'a new watch');
+  // The directory watch never fires here: the poll alone must see the save.
+  writeFileSync(file, config(2222));
+  await waitFor(() => holder.current.gateway.port === 2222, 'the reload seen by the poll', 5_000);
+  // An event from the new watch triggers a reload too.
+  writeFileSync(file, config(3333));
+  made[1]!.emit('change', 'change', 'portcullis.yaml');
+  await waitFor(() => holder.current.gateway.port === 3333, 'the reload after the event', 5_000);
+  await watcher.close();
+  assert.ok(made[1]!.closed, 'close closes the watch');
 });

@@ -5,13 +5,13 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { Duration } from '../../config/primitives.js';
+import { Duration, TimerDuration } from '../../config/primitives.js';
 import { parseDuration } from '../../config/units.js';
 import { SecretRef } from '../../auth/secrets/ref.js';
 
 /** "1gb", "512mb", "64kb", "100b", or a plain number of bytes (binary multiples). */
 const SpoolSize = z
-  .union([z.number().int().positive(), z.string().regex(/^\d{1,9}(b|kb|mb|gb)$/i, 'size like 512mb or 1gb')])
+  .union([z.number().int().positive(), z.string().regex(/^\d{1,9}(b|kb|mb|gb)$/i, 'size like 512mb or 1gb').refine((x) => !/^0+[a-z]+$/i.test(x), 'must be more than 0 bytes')])
   .describe('A size: bytes as a number, or a string such as "512mb", "1gb".');
 
 const UNITS = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 } as const;
@@ -40,12 +40,12 @@ const Common = {
     .strict()
     .prefault({})
     .describe('Batch size limits.'),
-  poll: Duration.default('250ms').describe('How often a caught-up sink looks for new records.'),
-  timeout: Duration.default('10s').describe('Deadline of one delivery attempt; past it the attempt counts as failed and is retried.'),
+  poll: TimerDuration.default('250ms').describe('How often a caught-up sink looks for new records.'),
+  timeout: TimerDuration.default('10s').describe('Deadline of one delivery attempt; past it the attempt counts as failed and is retried.'),
   retry: z
     .object({
-      initial: Duration.default('500ms').describe('First retry delay; doubles per failed attempt, with jitter.'),
-      max: Duration.default('30s').describe('Longest retry delay.'),
+      initial: TimerDuration.default('500ms').describe('First retry delay; doubles per failed attempt, with jitter.'),
+      max: TimerDuration.default('30s').describe('Longest retry delay.'),
     })
     .strict()
     .prefault({})

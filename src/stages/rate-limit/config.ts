@@ -4,7 +4,7 @@
  * Redis (shared by every gateway process). Semantics live in docs/rate-limits.md.
  */
 import { z } from 'zod';
-import { Duration } from '../../config/primitives.js';
+import { TimerDuration } from '../../config/primitives.js';
 
 /** "100/1m": a count per window; the window unit is ms, s, m, h or d (a bare unit means 1 of it). */
 export const RATE_PATTERN = /^(\d{1,9})\s*\/\s*(\d{0,9})(ms|s|m|h|d)$/;
@@ -79,7 +79,7 @@ const Redis = z
       .max(64)
       .default('pcl:rl:')
       .describe('Prefix of every key the limiter writes, so several gateways (or tests) can share one Redis.'),
-    timeout: Duration.default('250ms').describe('Longest a call waits for Redis (connecting or answering) before the limiter gives up on it.'),
+    timeout: TimerDuration.default('250ms').describe('Longest a call waits for Redis (connecting or answering) before the limiter gives up on it.'),
     onUnavailable: z
       .enum(['deny', 'allow'])
       .default('deny')
