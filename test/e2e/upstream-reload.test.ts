@@ -8,7 +8,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, RawLegacySession, upstreamYaml } from './helpers-wire.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const textOf = (m: Record<string, unknown> | undefined): string => String(((m?.result as { content?: { text?: string }[] })?.content ?? [])[0]?.text ?? JSON.stringify(m));
+const textOf = (m: object | undefined): string => String((((m as { result?: unknown } | undefined)?.result as { content?: { text?: string }[] })?.content ?? [])[0]?.text ?? JSON.stringify(m));
 
 describe('hot reload with calls in flight', () => {
   let gw: TestGateway;
