@@ -54,7 +54,10 @@ export function loadConfigText(text: string, opts: LoadOptions): Snapshot {
   // A value whose variable is unset is already reported; the schema's view of its '' is noise.
   const unresolved = new Set(issues.map((i) => i.path));
 
-  const parsed = ConfigSchema.safeParse(data);
+  let parsed = ConfigSchema.safeParse(data);
+  // `port: ${PORT}` reads a string from the environment: where the schema wants a number or a
+  // boolean and the value came from a variable, the text is converted once and checked again.
+  if (!parsed.success && coerceInterpolated(data, raw, parsed.error.issues) > 0) parsed = ConfigSchema.safeParse(data);
   if (!parsed.success) {
     for (const zi of parsed.error.issues) issues.push(...fromZod(zi, data, lineOf).filter((i) => !unresolved.has(i.path)));
   }
@@ -151,6 +154,31 @@ function interpolate(v: unknown, path: (string | number)[], env: NodeJS.ProcessE
     return out;
   }
   return v;
+}
+
+/**
+ * Converts, in place, each string that interpolation produced where a number or a boolean was
+ * expected: `8080`-like text to a number, `true`/`false` to a boolean. Only values whose source
+ * held a `${…}` are touched, so a quoted literal stays an error. Returns how many it converted.
+ */
+function coerceInterpolated(data: unknown, raw: unknown, issues: readonly z.core.$ZodIssue[]): number {
+  let n = 0;
+  for (const zi of issues) {
+    if (zi.code !== 'invalid_type' || (zi.expected !== 'number' && zi.expected !== 'boolean') || zi.path.length === 0) continue;
+    const path = zi.path as PathSegments;
+    const source = valueAt(raw, path);
+    const text = valueAt(data, path);
+    if (typeof source !== 'string' || !source.includes('${') || typeof text !== 'string') continue;
+    let value: number | boolean | undefined;
+    if (zi.expected === 'number' && /^-?\d{1,15}(\.\d{1,15})?$/.test(text.trim())) value = Number(text.trim());
+    if (zi.expected === 'boolean' && (text.trim() === 'true' || text.trim() === 'false')) value = text.trim() === 'true';
+    if (value === undefined) continue;
+    const parent = valueAt(data, path.slice(0, -1));
+    if (parent === null || typeof parent !== 'object') continue;
+    (parent as Record<string | number, unknown>)[path[path.length - 1] as string | number] = value;
+    n += 1;
+  }
+  return n;
 }
 
 function valueAt(data: unknown, path: PathSegments): unknown {

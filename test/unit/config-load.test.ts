@@ -376,3 +376,21 @@ test('a file with several YAML documents gets one clear issue at the second docu
   // One document with explicit start and end markers is fine.
   assert.equal(loadConfigText(lines('---', 'gateway: {port: 1}', '...'), { path: PATH, env: {} }).gateway.port, 1);
 });
+
+test('${VAR} where a number or a boolean is expected is converted; a literal string or non-numeric text is still an error', () => {
+  const text = lines(
+    'gateway:',
+    '  port: ${PORT}',
+    'upstreams:',
+    '  - name: one',
+    '    kind: stdio',
+    '    command: /bin/true',
+    '    enabled: ${ONE_ON:-false}',
+    '    env: { TOKEN: "${TOKEN}" }',
+  );
+  const snap = loadConfigText(text, { path: PATH, env: { PORT: '9123', TOKEN: '12345' } });
+  assert.equal(snap.gateway.port, 9123);
+  assert.equal(snap.upstreams.length, 0, 'enabled: false from the fallback');
+  assert.deepEqual(issuesOf(text, { PORT: 'http', TOKEN: '1' }), ['gateway.port: expected number, got string (line 2)']);
+  assert.deepEqual(issuesOf(lines('gateway:', '  port: "9123"')), ['gateway.port: expected number, got string (line 2)']);
+});
