@@ -2,8 +2,10 @@
  * Reads a request body with a hard byte limit: a declared Content-Length over the limit is
  * refused before reading, and a chunked body is cut off the moment it passes the limit.
  * Compressed bodies are refused rather than forwarded uninspected (security-checklist C4).
+ * A request answered before its body was read loses its connection (`abandonConnection`).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { GatewayError } from '../pipeline/errors.js';
 
 /**
@@ -13,6 +15,35 @@ import { GatewayError } from '../pipeline/errors.js';
  */
 export const BODY_IDLE_MS = 10_000;
 export const BODY_TOTAL_MS = 30_000;
+
+/**
+ * How long a connection whose request body is left unread may live on: long enough for the
+ * client to read the answer it was sent, not long enough for a dripping body to hold it.
+ */
+export const UNREAD_BODY_GRACE_MS = 2_000;
+
+/** Sockets already condemned (so a second refusal on the same request arms no second timer). */
+const condemned = new WeakSet<Socket>();
+
+/**
+ * Destroys `socket` after `UNREAD_BODY_GRACE_MS` unless it closes first. For a request answered
+ * before its body was consumed: Node would otherwise keep reading (and discarding) the rest of
+ * that body for as long as the client sends it, and the listener has no request timeout (SSE
+ * responses are long-lived). The answer itself says `Connection: close` (respond.ts).
+ */
+export function abandonConnection(socket: Socket): void {
+  if (socket.destroyed || condemned.has(socket)) return;
+  condemned.add(socket);
+  const timer = setTimeout(() => socket.destroy(), UNREAD_BODY_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
+
+/** True when the request announces a body (a non-zero Content-Length, or Transfer-Encoding). */
+export function declaresBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
 
 /** A body being read, with its two deadlines (Date.now() ms). */
 interface Deadlines {
@@ -63,6 +94,9 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idl
   }
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
+    // Refused unread: drain what comes while the 413 is sent, but not for ever.
+    req.resume();
+    abandonConnection(req.socket);
     return Promise.reject(new GatewayError('ERR_BODY_TOO_LARGE', `Request body over ${maxBytes} bytes`));
   }
   return new Promise<Buffer>((resolve, reject) => {
@@ -85,7 +119,7 @@ export function readBody(req: IncomingMessage, maxBytes: number, timeouts: { idl
         cleanup();
         req.resume(); // drain the rest without keeping it, so the 413 can be sent…
         // …but not forever: an endless or dripping body loses its connection.
-        setTimeout(() => req.socket.destroy(), 5_000).unref();
+        abandonConnection(req.socket);
         reject(new GatewayError('ERR_BODY_TOO_LARGE', `Request body over ${maxBytes} bytes`));
         return;
       }

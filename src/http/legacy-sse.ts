@@ -17,12 +17,13 @@ import type { CallSink } from '../upstreams/types.js';
 import { LegacySession, type SessionStream } from '../sessions/session.js';
 import { relayable, SSE_HEADERS } from './call-reply.js';
 import { readBody } from './body.js';
-import { sendAccepted, sendError } from './respond.js';
+import { sendAccepted, sendError, sendMethodNotAllowed, sseMethods } from './respond.js';
+import { MODERN_ONLY_METHODS } from './mcp-post.js';
 import type { Endpoint, GatewayCore } from './core.js';
 
 export function handleSseOpen(core: GatewayCore, endpoint: Endpoint, principal: Principal, messagesPath: string, res: ServerResponse): void {
-  if (endpoint.eras === 'modern') return sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'));
-  const session = new LegacySession(endpoint.name, principal, '2024-11-05', {}, 0);
+  if (endpoint.eras === 'modern') return sendMethodNotAllowed(res, sseMethods(endpoint));
+  const session = new LegacySession(endpoint.name, principal, '2024-11-05', {}, 0, 'sse');
   if (!core.sessions.add(session)) return sendError(res, new GatewayError('ERR_SESSION_LIMIT'));
   const stream = session.getStream();
   res.writeHead(200, SSE_HEADERS);
@@ -48,7 +49,8 @@ class SseSessionSink implements CallSink {
 
 export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse, sessionId: string | undefined): Promise<void> {
   if (!sessionId) return sendError(res, new GatewayError('ERR_SESSION_REQUIRED', 'sessionId query parameter required'));
-  const session = core.sessions.get(sessionId, endpoint.name, principal);
+  // Only HTTP+SSE sessions: a Streamable HTTP session (initialize on /mcp) is unknown here (404).
+  const session = core.sessions.get(sessionId, endpoint.name, principal, 'sse');
   if (!session) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'));
   let value: unknown;
   try {
@@ -84,6 +86,10 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     stream.send(failure(msg.id, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight').toRpcError()));
     return;
   }
+  if (MODERN_ONLY_METHODS.has(msg.method)) {
+    stream.send(failure(msg.id, new GatewayError('ERR_METHOD_NOT_FOUND', `Method not found in ${session.protocolVersion}: ${msg.method}`).toRpcError()));
+    return;
+  }
   const cancel = new CallCancel();
   session.inFlight.set(msg.id, cancel);
   const id = msg.id;
@@ -112,9 +118,18 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     // The caller of this request (the same subject as the session's creator, with this token's scopes).
     principal,
   });
+  // As on /mcp: handleCall answers through ctx.respond; a rejection still answers (an internal
+  // error) and settles the call, so it can neither go unanswered nor be an unhandled rejection.
   void core.track(
-    handleCall(ctx)
-      .then(respond)
-      .finally(() => session.inFlight.delete(id)),
+    handleCall(ctx).then(
+      (o) => {
+        session.settle(id);
+        respond(o);
+      },
+      (e: unknown) => {
+        session.settle(id);
+        respond({ error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() });
+      },
+    ),
   );
 }

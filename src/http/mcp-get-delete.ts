@@ -8,7 +8,7 @@ import { GatewayError } from '../pipeline/errors.js';
 import type { Principal } from '../pipeline/context.js';
 import { GET_STREAM } from '../sessions/session.js';
 import { SSE_HEADERS } from './call-reply.js';
-import { sendError } from './respond.js';
+import { closeIfBodyUnread, mcpMethods, sendError, sendMethodNotAllowed } from './respond.js';
 import type { Endpoint, GatewayCore } from './core.js';
 
 function sessionHeader(req: IncomingMessage): string | undefined {
@@ -17,12 +17,13 @@ function sessionHeader(req: IncomingMessage): string | undefined {
 }
 
 export function handleGet(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse): void {
-  if (endpoint.eras === 'modern') return sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'));
+  if (endpoint.eras === 'modern') return sendMethodNotAllowed(res, mcpMethods(endpoint));
   const accept = req.headers.accept;
   if (accept !== undefined && !accept.includes('text/event-stream') && !accept.includes('*/*')) return sendError(res, new GatewayError('ERR_NOT_ACCEPTABLE', 'Accept must list text/event-stream'));
   const id = sessionHeader(req);
   if (id === undefined) return sendError(res, new GatewayError('ERR_SESSION_REQUIRED'));
-  const session = core.sessions.get(id, endpoint.name, principal);
+  // An HTTP+SSE (/sse) session is not served here: 404, as for any session this endpoint does not know.
+  const session = core.sessions.get(id, endpoint.name, principal, 'streamable-http');
   if (!session) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'));
   const last = req.headers['last-event-id'];
   const lastId = Array.isArray(last) ? last[0] : last;
@@ -54,11 +55,13 @@ export function handleGet(core: GatewayCore, endpoint: Endpoint, principal: Prin
 }
 
 export function handleDelete(core: GatewayCore, endpoint: Endpoint, principal: Principal, req: IncomingMessage, res: ServerResponse): void {
-  if (endpoint.eras === 'modern') return sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'));
+  if (endpoint.eras === 'modern') return sendMethodNotAllowed(res, mcpMethods(endpoint));
   const id = sessionHeader(req);
   if (id === undefined) return sendError(res, new GatewayError('ERR_SESSION_REQUIRED'));
-  if (!core.sessions.get(id, endpoint.name, principal)) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'));
+  if (!core.sessions.get(id, endpoint.name, principal, 'streamable-http')) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'));
   core.sessions.remove(id, 'deleted by client');
+  // DELETE never reads a body: one that was sent anyway must not hold the connection.
+  closeIfBodyUnread(res);
   res.writeHead(200);
   res.end();
 }

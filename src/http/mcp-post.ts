@@ -13,6 +13,7 @@ import {
   isObject,
   isRequest,
   isResponse,
+  isValidId,
   RpcCode,
   success,
   toMessage,
@@ -35,7 +36,17 @@ import type { Endpoint, GatewayCore } from './core.js';
 /** Methods answered by an upstream: their legacy replies stream at once, so they can be resumed. */
 const FORWARDED = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
 
-const SUPPORTED_FOR_ERRORS = ALL_VERSIONS.filter((v) => v !== '2024-11-05');
+/** The revision of the deprecated HTTP+SSE transport: served on `/sse` only. */
+const HTTP_SSE_VERSION = '2024-11-05';
+
+const SUPPORTED_FOR_ERRORS = ALL_VERSIONS.filter((v) => v !== HTTP_SSE_VERSION);
+
+/**
+ * Methods of the modern era only: a legacy session negotiated a revision without them, so they
+ * are unknown there (-32601). A `subscriptions/listen` in a session would never end: a legacy
+ * call outlives its connection, and listen ends only on cancellation.
+ */
+export const MODERN_ONLY_METHODS: ReadonlySet<string> = new Set(['server/discover', 'subscriptions/listen']);
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -64,7 +75,8 @@ async function readMessage(core: GatewayCore, req: IncomingMessage): Promise<Jso
   if (Array.isArray(parsed.value)) throw new GatewayError('ERR_BATCH_FORBIDDEN');
   const msg = toMessage(parsed.value);
   if (typeof msg === 'string') {
-    const id = isObject(parsed.value) && (typeof parsed.value.id === 'string' || typeof parsed.value.id === 'number') ? parsed.value.id : null;
+    // Echo only an id that is one (string or integer); anything else could not be detected: null (JSON-RPC 2.0 §5).
+    const id = isObject(parsed.value) && isValidId(parsed.value.id) ? parsed.value.id : null;
     throw Object.assign(new GatewayError('ERR_INVALID_REQUEST', `Invalid JSON-RPC message: ${msg}`), { rpcId: id });
   }
   return msg;
@@ -86,12 +98,17 @@ export async function handlePost(core: GatewayCore, endpoint: Endpoint, principa
   const headerVersion = header(req, 'mcp-protocol-version');
   const modern = (meta !== undefined && META.protocolVersion in meta) || headerVersion === MODERN_VERSION;
   if (isRequest(msg) && msg.method === 'initialize' && !modern) return initializeSession(core, endpoint, principal, msg, res);
+  // A modern-only endpoint has no sessions: it ignores Mcp-Session-Id (mcp-protocol.md §5.3) and
+  // treats every message as modern (a request without `_meta` gets -32602).
+  if (endpoint.eras === 'modern') return modernMessage(core, endpoint, principal, msg, meta, req, res);
   if (sessionId !== undefined) {
-    const session = core.sessions.get(sessionId, endpoint.name, principal);
+    // Only Streamable HTTP sessions live here: an HTTP+SSE (/sse) session id is unknown (404).
+    const session = core.sessions.get(sessionId, endpoint.name, principal, 'streamable-http');
     if (!session) return sendError(res, new GatewayError('ERR_SESSION_NOT_FOUND'), isRequest(msg) ? msg.id : null);
-    const pv = header(req, 'mcp-protocol-version');
-    if (pv !== undefined && !isLegacyVersion(pv)) {
-      return sendError(res, new GatewayError('ERR_BAD_PROTOCOL_VERSION_HEADER', `Unsupported MCP-Protocol-Version: ${pv.slice(0, 32)}`), isRequest(msg) ? msg.id : null);
+    // 2024-11-05 is the HTTP+SSE transport's revision, never negotiated on /mcp (spec 2025-11-25:
+    // an invalid or unsupported version header → 400).
+    if (headerVersion !== undefined && (headerVersion === HTTP_SSE_VERSION || !isLegacyVersion(headerVersion))) {
+      return sendError(res, new GatewayError('ERR_BAD_PROTOCOL_VERSION_HEADER', `Unsupported MCP-Protocol-Version: ${headerVersion.slice(0, 32)}`), isRequest(msg) ? msg.id : null);
     }
     return legacyMessage(core, endpoint, session, principal, msg, req, res);
   }
@@ -109,7 +126,7 @@ function initializeSession(core: GatewayCore, endpoint: Endpoint, principal: Pri
   const snap = core.snapshot();
   const version = negotiateLegacy(params.protocolVersion);
   const caps = isObject(params.capabilities) ? params.capabilities : {};
-  const session = new LegacySession(endpoint.name, principal, version, caps, snap.gateway.sessions.resumeBufferEvents);
+  const session = new LegacySession(endpoint.name, principal, version, caps, snap.gateway.sessions.resumeBufferEvents, 'streamable-http');
   if (!core.sessions.add(session)) return sendError(res, new GatewayError('ERR_SESSION_LIMIT'), msg.id);
   const view = core.view(endpoint.name, principal.tenant);
   const result: Record<string, unknown> = { protocolVersion: version, capabilities: serverCapabilities(view), serverInfo: GATEWAY_INFO };
@@ -126,6 +143,9 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
   }
   if (session.inFlight.has(msg.id)) {
     return sendError(res, new GatewayError('ERR_INVALID_REQUEST', 'A request with this id is already in flight in this session'), msg.id, 200, { 'mcp-session-id': session.id });
+  }
+  if (MODERN_ONLY_METHODS.has(msg.method)) {
+    return sendError(res, new GatewayError('ERR_METHOD_NOT_FOUND', `Method not found in ${session.protocolVersion}: ${msg.method}`), msg.id, 200, { 'mcp-session-id': session.id });
   }
   const cancel = new CallCancel();
   session.inFlight.set(msg.id, cancel);
@@ -150,7 +170,7 @@ function legacyMessage(core: GatewayCore, endpoint: Endpoint, session: LegacySes
   // handleCall answers through ctx.respond itself; a rejection (a bug after the reply, or before
   // it) still ends the request. One reaction per outcome, no `finally` (a promise and two
   // closures more on every call).
-  const settled = (): void => void session.inFlight.delete(msg.id);
+  const settled = (): void => session.settle(msg.id);
   void core.track(
     handleCall(ctx).then(settled, (e: unknown) => {
       reply.finish(toResponse(msg, { error: new GatewayError('ERR_INTERNAL', undefined, { cause: e }).toRpcError() }));

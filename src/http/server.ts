@@ -18,7 +18,7 @@ import { checkHostAndOrigin } from './guards.js';
 import { handlePost } from './mcp-post.js';
 import { handleDelete, handleGet } from './mcp-get-delete.js';
 import { handleSseMessage, handleSseOpen } from './legacy-sse.js';
-import { sendError, sendJson } from './respond.js';
+import { closeIfBodyUnread, mcpMethods, sendError, sendJson, sendMethodNotAllowed, sseMethods } from './respond.js';
 import type { Endpoint, GatewayCore } from './core.js';
 import { DEFAULT_VIEW } from '../catalog/view.js';
 
@@ -208,15 +208,20 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
     Promise.resolve(fn(ep, req.raw, reply.raw, req)).catch((e: unknown) => unhandled(core, reply.raw, e));
   };
 
+  // The GET handlers open streams (and GET /sse creates a session): fastify's implicit HEAD
+  // route per GET route would run them for HEAD, so these paths have none and answer HEAD with
+  // 405 themselves, touching no session.
+  const noHead = { exposeHeadRoute: false };
   for (const prefix of ['', '/servers/:name']) {
     app.post(`${prefix}/mcp`, raw((ep, req, res) => handlePost(core, ep, principalOf(req), req, res)));
-    app.get(`${prefix}/mcp`, raw((ep, req, res) => handleGet(core, ep, principalOf(req), req, res)));
+    app.get(`${prefix}/mcp`, noHead, raw((ep, req, res) => handleGet(core, ep, principalOf(req), req, res)));
     app.delete(`${prefix}/mcp`, raw((ep, req, res) => handleDelete(core, ep, principalOf(req), req, res)));
-    app.get(`${prefix}/sse`, raw((ep, req, res) => handleSseOpen(core, ep, principalOf(req), prefix === '' ? '/messages' : `/servers/${ep.name}/messages`, res)));
+    app.get(`${prefix}/sse`, noHead, raw((ep, req, res) => handleSseOpen(core, ep, principalOf(req), prefix === '' ? '/messages' : `/servers/${ep.name}/messages`, res)));
     app.post(`${prefix}/messages`, raw((ep, req, res, fr) => handleSseMessage(core, ep, principalOf(req), req, res, (fr.query as { sessionId?: string }).sessionId)));
-    for (const m of ['PUT', 'PATCH'] as const) {
-      app.route({ method: m, url: `${prefix}/mcp`, handler: raw((_ep, _req, res) => sendError(res, new GatewayError('ERR_METHOD_NOT_ALLOWED'))) });
+    for (const m of ['HEAD', 'PUT', 'PATCH'] as const) {
+      app.route({ method: m, url: `${prefix}/mcp`, handler: raw((ep, _req, res) => sendMethodNotAllowed(res, mcpMethods(ep))) });
     }
+    app.route({ method: 'HEAD', url: `${prefix}/sse`, handler: raw((ep, _req, res) => sendMethodNotAllowed(res, sseMethods(ep))) });
   }
 
   registerAdminKeys(app, opts.adminKeys, principalOf, (res, e) => (e instanceof GatewayError && !isAuthError(e) ? sendError(res, e) : refuse(res, e, DEFAULT_VIEW)), () => core.runtime.audit);
@@ -239,6 +244,7 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
       if (core.snapshot().auth.mode === 'required' && !opts.adminKeys.isAdmin(p)) return sendError(reply.raw, new GatewayError('ERR_INSUFFICIENT_SCOPE', 'An admin role is required'));
       expose().then(
         (m) => {
+          closeIfBodyUnread(reply.raw);
           reply.raw.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-store' });
           reply.raw.end(m.body);
         },

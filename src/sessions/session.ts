@@ -21,6 +21,13 @@ const MAX_BUFFER_CHARS = 1 << 20;
 /** Stream 0 is the session's GET stream; POST streams count up from 1. */
 export const GET_STREAM = 0;
 
+/**
+ * The transport that created a session: Streamable HTTP (`initialize` on `/mcp`) or the
+ * deprecated HTTP+SSE transport (`GET /sse`). A session is served only by its own transport's
+ * routes: the two are never mixed on one session.
+ */
+export type SessionTransport = 'streamable-http' | 'sse';
+
 interface BufferedEvent {
   stream: number;
   seq: number;
@@ -40,6 +47,8 @@ export class SessionStream {
     this.res = res;
     res.once('close', () => {
       if (this.res === res) this.res = undefined;
+      // A session stops listening when its GET stream goes: its idle time counts from now.
+      if (this.id === GET_STREAM) this.session.lastSeen = Date.now();
     });
   }
 
@@ -101,12 +110,27 @@ export class LegacySession {
     public protocolVersion: string,
     public clientCapabilities: Record<string, unknown>,
     private readonly bufferLimit: number,
+    readonly transport: SessionTransport,
   ) {}
 
   /** A client holding its GET stream open is listening, not idle. */
   isListening(): boolean {
     const res = this.streams.get(GET_STREAM)?.res;
     return res !== undefined && !res.destroyed;
+  }
+
+  /**
+   * A session with a call in flight or its GET stream open is busy: never idle (so never
+   * expired), and never evicted for a newcomer.
+   */
+  isBusy(): boolean {
+    return this.inFlight.size > 0 || this.isListening();
+  }
+
+  /** A call of this session has settled: it is no longer in flight, and the idle time counts from now. */
+  settle(id: JsonRpcId): void {
+    this.inFlight.delete(id);
+    this.lastSeen = Date.now();
   }
 
   /** The id of a POST stream that is written in one piece and never kept (a one-shot reply). */

@@ -1,10 +1,11 @@
 /**
- * The bounded legacy session store: an idle TTL (a session holding its GET stream open is not
- * idle), a hard cap with least-recently-used eviction,
- * and 404 for anything unknown, expired, evicted or presented by another principal
- * (mcp-protocol.md §19; security-checklist B7).
+ * The bounded legacy session store: an idle TTL (a session with a call in flight or its GET
+ * stream open is busy, not idle; its idle time counts from when the last of these ended), a hard
+ * cap with least-recently-used eviction, and 404 for anything unknown, expired, evicted,
+ * presented by another principal or on the other transport's routes (mcp-protocol.md §19;
+ * security-checklist B7).
  */
-import type { LegacySession } from './session.js';
+import type { LegacySession, SessionTransport } from './session.js';
 import type { Principal } from '../pipeline/context.js';
 
 export interface SessionLimits {
@@ -42,7 +43,7 @@ export class SessionStore {
     while (this.sessions.size >= this.limits.max) {
       let victim: LegacySession | undefined;
       for (const c of this.sessions.values()) {
-        if (c.inFlight.size === 0 && !c.isListening()) {
+        if (!c.isBusy()) {
           victim = c;
           break;
         }
@@ -54,13 +55,16 @@ export class SessionStore {
     return true;
   }
 
-  /** The session, if it exists, belongs to this endpoint and principal, and has not expired. */
-  get(id: string, endpoint: string, principal: Principal): LegacySession | undefined {
+  /**
+   * The session, if it exists, belongs to this endpoint, principal and transport, and has not
+   * expired.
+   */
+  get(id: string, endpoint: string, principal: Principal, transport: SessionTransport): LegacySession | undefined {
     const s = this.sessions.get(id);
     if (!s) return undefined;
-    if (s.endpoint !== endpoint || !samePrincipal(s.principal, principal)) return undefined;
+    if (s.endpoint !== endpoint || s.transport !== transport || !samePrincipal(s.principal, principal)) return undefined;
     const now = Date.now();
-    if (now - s.lastSeen > this.limits.idleTtlMs && !s.isListening()) {
+    if (now - s.lastSeen > this.limits.idleTtlMs && !s.isBusy()) {
       this.remove(id, 'expired');
       return undefined;
     }
@@ -85,7 +89,7 @@ export class SessionStore {
 
   private sweep(): void {
     const cutoff = Date.now() - this.limits.idleTtlMs;
-    for (const s of [...this.sessions.values()]) if (s.lastSeen < cutoff && !s.isListening()) this.remove(s.id, 'expired');
+    for (const s of [...this.sessions.values()]) if (s.lastSeen < cutoff && !s.isBusy()) this.remove(s.id, 'expired');
   }
 
   closeAll(reason: string): void {

@@ -109,6 +109,81 @@ function sseMessages(text: string): unknown[] {
   return out;
 }
 
+interface RawConnection {
+  /** Everything received so far. */
+  text(): string;
+  write(data: string): void;
+  /** Resolves once `pred` holds for what arrived; rejects after `ms` (nothing here may hang). */
+  until(pred: (got: string) => boolean, ms?: number): Promise<void>;
+  /** Resolves true when the server closes the connection within `ms`, false otherwise. */
+  closedWithin(ms: number): Promise<boolean>;
+  destroy(): void;
+}
+
+/** A raw TCP connection to the gateway, for what an HTTP client library would hide or refuse. */
+function rawConnect(url: string): Promise<RawConnection> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(u.port), u.hostname);
+    let got = '';
+    let closed = false;
+    const waiters = new Set<() => void>();
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      got += d;
+      for (const w of [...waiters]) w();
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => {
+      closed = true;
+      for (const w of [...waiters]) w();
+    });
+    sock.once('connect', () =>
+      resolve({
+        text: () => got,
+        write: (data) => void (sock.destroyed || sock.write(data)),
+        until(pred, ms = 5_000) {
+          if (pred(got)) return Promise.resolve();
+          return new Promise((ok, fail) => {
+            const check = (): void => {
+              if (!pred(got)) return;
+              clearTimeout(t);
+              waiters.delete(check);
+              ok();
+            };
+            const t = setTimeout(() => {
+              waiters.delete(check);
+              fail(new Error(`timed out; received so far: ${JSON.stringify(got.slice(0, 400))}`));
+            }, ms);
+            waiters.add(check);
+          });
+        },
+        closedWithin(ms) {
+          if (closed) return Promise.resolve(true);
+          return new Promise((ok) => {
+            const check = (): void => {
+              if (!closed) return;
+              clearTimeout(t);
+              waiters.delete(check);
+              ok(true);
+            };
+            const t = setTimeout(() => {
+              waiters.delete(check);
+              ok(false);
+            }, ms);
+            waiters.add(check);
+          });
+        },
+        destroy: () => sock.destroy(),
+      }),
+    );
+    sock.once('error', reject);
+  });
+}
+
+/** The head (status line and headers) of each complete response in `text`, in order. */
+const heads = (text: string): string[] => text.split('HTTP/1.1 ').slice(1).map((r) => `HTTP/1.1 ${r.split('\r\n\r\n')[0]}`);
+
 let gw: TestGateway;
 let sessionId = '';
 
@@ -128,6 +203,10 @@ upstreams:
     cwd: ${JSON.stringify(repoPath())}
 virtualServers:
   - name: x
+    include:
+      - upstream: mock
+  - name: m
+    eras: modern
     include:
       - upstream: mock
 `;
@@ -300,8 +379,143 @@ describe('request shape and limits (C3, C4)', () => {
     for (const method of ['PUT', 'PATCH']) {
       const r = await send(gw.mcp, { method, headers: inSession(), body: rpc(1, 'ping') });
       expectError(r, 405, 'ERR_METHOD_NOT_ALLOWED');
-      assert.match(String(r.headers.allow), /POST/);
+      assert.equal(r.headers.allow, 'GET, POST, DELETE');
     }
+  });
+
+  it('a 405 lists the methods of that endpoint: POST only on a modern-only one (RFC 9110 §15.5.6)', async () => {
+    const cases: [string, string, string][] = [
+      ['GET', '/servers/m/mcp', 'POST'],
+      ['DELETE', '/servers/m/mcp', 'POST'],
+      ['PUT', '/servers/m/mcp', 'POST'],
+      ['PATCH', '/servers/x/mcp', 'GET, POST, DELETE'],
+      // HTTP+SSE is 2024-11-05 only: a modern-only endpoint serves no method there.
+      ['GET', '/servers/m/sse', ''],
+    ];
+    for (const [method, path, allow] of cases) {
+      const r = await send(`${gw.url}${path}`, { method, headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId } });
+      expectError(r, 405, 'ERR_METHOD_NOT_ALLOWED');
+      assert.equal(r.headers.allow, allow, `${method} ${path}`);
+    }
+  });
+
+  it('HEAD on the MCP and SSE paths → 405 with Allow, no session touched, the connection stays usable', async () => {
+    // A session with no GET stream yet: a HEAD must not become its stream.
+    const init = await send(gw.mcp, { headers: BASE_HEADERS, body: initBody() });
+    const sid = String(init.headers['mcp-session-id']);
+    const port = new URL(gw.url).port;
+    const cases: [string, string][] = [
+      ['/sse', 'GET'],
+      ['/servers/x/sse', 'GET'],
+      ['/mcp', 'GET, POST, DELETE'],
+      ['/servers/x/mcp', 'GET, POST, DELETE'],
+      ['/servers/m/mcp', 'POST'],
+    ];
+    const sessionsBefore = gw.gateway.core.sessions.size;
+    for (const [path, allow] of cases) {
+      const c = await rawConnect(gw.url);
+      try {
+        c.write(`HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nMcp-Session-Id: ${sid}\r\n\r\n`);
+        await c.until((t) => t.includes('\r\n\r\n'));
+        const head = heads(c.text())[0]!;
+        assert.match(head, /^HTTP\/1\.1 405 /, `HEAD ${path}: ${head}`);
+        assert.match(head, new RegExp(`\r\nallow: ${allow}\r\n`, 'i'), `HEAD ${path}: ${head}`);
+        // The same keep-alive connection answers the next request: the HEAD response ended.
+        c.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+        await c.until((t) => t.includes('{"status":"ok"}'));
+      } finally {
+        c.destroy();
+      }
+    }
+    assert.equal(gw.gateway.core.sessions.size, sessionsBefore, 'HEAD /sse created no session');
+    // The session's GET stream is still free.
+    const stream = await new Promise<number>((resolve, reject) => {
+      const u = new URL(gw.mcp);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': sid }, agent: false }, (res) => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.setTimeout(5_000, () => req.destroy(new Error('no answer to GET')));
+      req.end();
+    });
+    assert.equal(stream, 200);
+  });
+
+  it('HEAD /healthz and /readyz answer and end', async () => {
+    const port = new URL(gw.url).port;
+    const c = await rawConnect(gw.url);
+    try {
+      c.write(`HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\nHEAD /readyz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      await c.until((t) => heads(t).length === 2 && t.endsWith('\r\n\r\n'));
+      assert.deepEqual(heads(c.text()).map((h) => h.slice(0, 12)), ['HTTP/1.1 200', 'HTTP/1.1 200']);
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('a request answered before its body is read loses its connection, however slowly the body drips', async () => {
+    const port = new URL(gw.url).port;
+    const host = `Host: 127.0.0.1:${port}\r\n`;
+    // A live SSE GET stream alongside: it has no body and must not be cut.
+    const init = await send(gw.mcp, { headers: BASE_HEADERS, body: initBody() });
+    const sid = String(init.headers['mcp-session-id']);
+    const sse = await rawConnect(gw.url);
+    sse.write(`GET /mcp HTTP/1.1\r\n${host}Accept: text/event-stream\r\nMcp-Session-Id: ${sid}\r\n\r\n`);
+    await sse.until((t) => t.startsWith('HTTP/1.1 200'));
+    const cases: [string, string, string | undefined, RegExp][] = [
+      // Declared over the limit: 413 at once, then the rest is dripped.
+      [
+        'declared over-limit body',
+        `POST /mcp HTTP/1.1\r\n${host}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 50000000\r\n\r\n{`,
+        'aaaa',
+        /^HTTP\/1\.1 413 /,
+      ],
+      // Routes that never read a body.
+      ['DELETE with a body', `DELETE /mcp HTTP/1.1\r\n${host}Mcp-Session-Id: ${sid}x\r\nContent-Length: 100000\r\n\r\n`, 'a', /^HTTP\/1\.1 404 /],
+      ['GET /healthz with a stalled body', `GET /healthz HTTP/1.1\r\n${host}Content-Length: 100\r\n\r\n`, undefined, /^HTTP\/1\.1 200 /],
+      // Refused before reading: the content type is wrong.
+      ['refused content type', `POST /mcp HTTP/1.1\r\n${host}Content-Type: text/plain\r\nContent-Length: 100000\r\n\r\n`, 'a', /^HTTP\/1\.1 415 /],
+    ];
+    const started = Date.now();
+    await Promise.all(
+      cases.map(async ([name, head, drip, status]) => {
+        const c = await rawConnect(gw.url);
+        const timer = drip === undefined ? undefined : setInterval(() => c.write(drip), 200);
+        try {
+          c.write(head);
+          await c.until((t) => t.includes('\r\n\r\n'));
+          assert.match(c.text(), status, `${name}: ${c.text().slice(0, 200)}`);
+          assert.match(heads(c.text())[0]!, /\r\nconnection: close/i, `${name} says Connection: close`);
+          assert.ok(await c.closedWithin(5_000), `${name}: the connection was still open 5 s after the answer`);
+        } finally {
+          clearInterval(timer);
+          c.destroy();
+        }
+      }),
+    );
+    // Past the grace: the SSE stream is still open and the session still served.
+    const wait = 2_500 - (Date.now() - started);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    try {
+      assert.equal(await sse.closedWithin(50), false, 'the SSE GET stream was cut');
+      const ping = await send(gw.mcp, { headers: { ...inSession(), 'mcp-session-id': sid }, body: rpc(9, 'ping') });
+      assert.equal(ping.status, 200);
+    } finally {
+      sse.destroy();
+    }
+  });
+
+  it('an invalid id is never echoed: the -32600 error carries id null (JSON-RPC 2.0 §5)', async () => {
+    for (const id of ['1.5', 'true', '{}', '[1]', '2.5e-1']) {
+      const r = await send(gw.mcp, { headers: inSession(), body: `{"jsonrpc":"2.0","id":${id},"method":"ping"}` });
+      expectError(r, 400, 'ERR_INVALID_REQUEST', -32600);
+      assert.equal((JSON.parse(r.text) as { id: unknown }).id, null, `id ${id}`);
+    }
+    // A valid id of an invalid request is still echoed.
+    const r = await send(gw.mcp, { headers: inSession(), body: '{"jsonrpc":"2.0","id":7,"method":""}' });
+    expectError(r, 400, 'ERR_INVALID_REQUEST', -32600);
+    assert.equal((JSON.parse(r.text) as { id: unknown }).id, 7);
   });
 
   it('unknown virtual server → 404', async () => {

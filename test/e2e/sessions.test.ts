@@ -47,7 +47,7 @@ function open(url: string, o: { method?: string; headers?: Record<string, string
       req?.destroy();
       reject(new Error(`no response from ${url}`));
     }, o.timeoutMs ?? 10_000);
-    req = request({ host: u.hostname, port: u.port, path: u.pathname, method: o.method ?? 'POST', headers: o.headers ?? {}, agent: false }, (res) => {
+    req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: o.method ?? 'POST', headers: o.headers ?? {}, agent: false }, (res) => {
       clearTimeout(timer);
       let buf = '';
       const waiters = new Set<() => void>();
@@ -174,6 +174,10 @@ virtualServers:
   - name: x
     include:
       - upstream: mock
+  - name: m
+    eras: modern
+    include:
+      - upstream: mock
 `);
   await gw.waitHealthy(['mock', 'hm']);
 });
@@ -269,6 +273,35 @@ describe('legacy sessions', () => {
     } finally {
       stream.close();
     }
+  });
+
+  it('a call in flight keeps its session alive past idleTtl; the idle time counts from when it settled', async () => {
+    const g = await extraGateway('{ idleTtl: 400ms }', stdioMock('mock'));
+    await g.waitHealthy(['mock']);
+    const { id } = await initialize(g.mcp);
+    // ~1.5 s: several TTLs and sweeps while the call runs.
+    const call = await post(g.mcp, sess(id), { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'mock__slow', arguments: { steps: 15, ms: 100 } } });
+    assert.equal(call.status, 200);
+    assert.equal(call.json?.result?.content?.[0]?.text, 'done after 15 steps', JSON.stringify(call.json));
+    // Just settled: not idle yet.
+    assert.equal((await post(g.mcp, sess(id), { jsonrpc: '2.0', id: 3, method: 'ping' })).status, 200);
+    // Idle from here on: it expires as any other.
+    await sleep(1_000);
+    expectError(await post(g.mcp, sess(id), { jsonrpc: '2.0', id: 4, method: 'ping' }), 404, 'ERR_SESSION_NOT_FOUND');
+  });
+
+  it('a session whose GET stream closes is idle from that moment, not from its last request', async () => {
+    const g = await extraGateway('{ idleTtl: 400ms }');
+    const { id } = await initialize(g.mcp);
+    const stream = await open(g.mcp, { method: 'GET', headers: { accept: 'text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': LEGACY } });
+    assert.equal(stream.status, 200);
+    await sleep(1_000);
+    stream.close();
+    // Wait (bounded) until the gateway has seen the stream go.
+    const session = [...g.gateway.core.sessions.all()].find((s) => s.id === id)!;
+    for (let i = 0; i < 40 && session.isListening(); i++) await sleep(5);
+    assert.equal(session.isListening(), false);
+    assert.equal((await post(g.mcp, sess(id), { jsonrpc: '2.0', id: 2, method: 'ping' })).status, 200);
   });
 
   it('the session cap evicts the least recently used → 404', async () => {
@@ -418,6 +451,91 @@ describe('legacy sessions', () => {
   });
 });
 
+/** Opens an HTTP+SSE (2024-11-05) session: its stream, and the messages URL from its `endpoint` event. */
+async function openSse(base: string): Promise<{ stream: Exchange; id: string; messages: string }> {
+  const stream = await open(`${base}/sse`, { method: 'GET', headers: { accept: 'text/event-stream' } });
+  assert.equal(stream.status, 200);
+  await stream.waitFor((evs) => evs.length > 0);
+  const path = stream.events[0]!.data;
+  const id = decodeURIComponent(/sessionId=([^&]+)/.exec(path)![1]!);
+  return { stream, id, messages: `${base}${path}` };
+}
+
+describe('transports and eras are not mixed on a session', () => {
+  it('/messages refuses a Streamable HTTP session, and /mcp an HTTP+SSE one (404)', async () => {
+    const { id } = await initialize(gw.mcp, '2025-06-18');
+    // An initialize through /messages would have overwritten the session's version.
+    const init = { jsonrpc: '2.0', id: 9, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    expectError(await post(`${gw.url}/messages?sessionId=${encodeURIComponent(id)}`, ACCEPT, init), 404, 'ERR_SESSION_NOT_FOUND');
+    expectError(await post(`${gw.url}/messages?sessionId=${encodeURIComponent(id)}`, ACCEPT, { jsonrpc: '2.0', id: 10, method: 'ping' }), 404, 'ERR_SESSION_NOT_FOUND');
+    const session = [...gw.gateway.core.sessions.all()].find((s) => s.id === id)!;
+    assert.equal(session.protocolVersion, '2025-06-18');
+    assert.equal((await post(gw.mcp, sess(id, '2025-06-18'), { jsonrpc: '2.0', id: 2, method: 'ping' })).status, 200);
+
+    const sse = await openSse(gw.url);
+    try {
+      for (const method of ['POST', 'GET', 'DELETE']) {
+        const headers = method === 'GET' ? { accept: 'text/event-stream', 'mcp-session-id': sse.id } : sess(sse.id, '2025-11-25');
+        const r = await post(gw.mcp, headers, method === 'POST' ? { jsonrpc: '2.0', id: 3, method: 'ping' } : undefined, method);
+        expectError(r, 404, 'ERR_SESSION_NOT_FOUND');
+      }
+      // The HTTP+SSE session itself is untouched and still served on its own route.
+      const r = await post(sse.messages, ACCEPT, { jsonrpc: '2.0', id: 4, method: 'ping' });
+      assert.equal(r.status, 202);
+      await sse.stream.waitFor((evs) => evs.slice(1).some((e) => e.data !== '' && msgOf(e)?.id === 4));
+    } finally {
+      sse.stream.close();
+    }
+  });
+
+  it('MCP-Protocol-Version: 2024-11-05 on /mcp → 400; omitting the header still works', async () => {
+    const { id } = await initialize(gw.mcp);
+    expectError(await post(gw.mcp, sess(id, '2024-11-05'), { jsonrpc: '2.0', id: 2, method: 'tools/list' }), 400, 'ERR_BAD_PROTOCOL_VERSION_HEADER');
+    const noHeader = await post(gw.mcp, { ...ACCEPT, 'mcp-session-id': id }, { jsonrpc: '2.0', id: 3, method: 'tools/list' });
+    assert.equal(noHeader.status, 200);
+    assert.ok(noHeader.json.result.tools.length > 0);
+  });
+
+  it('modern-only methods are unknown in a legacy session (-32601), on both legacy transports', async () => {
+    const { id } = await initialize(gw.mcp);
+    for (const [i, method] of ['server/discover', 'subscriptions/listen'].entries()) {
+      const params = method === 'subscriptions/listen' ? { notifications: { toolsListChanged: true } } : {};
+      const r = await post(gw.mcp, sess(id), { jsonrpc: '2.0', id: 20 + i, method, params });
+      // Legacy era: the JSON-RPC error on a 200 (a 404 would tell the client its session is gone).
+      expectError(r, 200, 'ERR_METHOD_NOT_FOUND', -32601);
+      assert.equal(r.json.id, 20 + i);
+      assert.equal(r.headers['mcp-session-id'], id);
+    }
+    const session = [...gw.gateway.core.sessions.all()].find((s) => s.id === id)!;
+    assert.equal(session.inFlight.size, 0, 'nothing left in flight');
+
+    const sse = await openSse(gw.url);
+    try {
+      for (const [i, method] of ['server/discover', 'subscriptions/listen'].entries()) {
+        assert.equal((await post(sse.messages, ACCEPT, { jsonrpc: '2.0', id: 30 + i, method, params: {} })).status, 202);
+        await sse.stream.waitFor((evs) => evs.slice(1).some((e) => e.data !== '' && msgOf(e)?.id === 30 + i));
+        // Event 0 is `endpoint` (a URL, not JSON).
+        const answer = sse.stream.events.slice(1).map(msgOf).find((m) => m?.id === 30 + i);
+        assert.equal(answer.error?.code, -32601, JSON.stringify(answer));
+      }
+    } finally {
+      sse.stream.close();
+    }
+  });
+
+  it('a modern-only endpoint ignores Mcp-Session-Id', async () => {
+    const { id } = await initialize(gw.mcp);
+    for (const sid of [id, 'no-such-session-0123456789']) {
+      const r = await post(`${gw.url}/servers/m/mcp`, { ...modernHeaders('tools/list'), 'mcp-session-id': sid }, { jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta() } });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.ok(Array.isArray(r.json.result.tools));
+      assert.equal(r.headers['mcp-session-id'], undefined, 'no session echoed');
+    }
+    // A legacy request there is a modern request without _meta, session id or not.
+    expectError(await post(`${gw.url}/servers/m/mcp`, sess(id), { jsonrpc: '2.0', id: 2, method: 'tools/list' }), 400, 'ERR_MISSING_META', -32602);
+  });
+});
+
 const meta = (extraMeta: Record<string, unknown> = {}, version: unknown = MODERN): Record<string, unknown> => ({ [PV]: version, [CAPS]: {}, ...extraMeta });
 const modernHeaders = (method: string, name?: string, version = MODERN): Record<string, string> => ({
   ...ACCEPT,
@@ -466,6 +584,15 @@ describe('modern stateless era', () => {
       const r = await post(gw.mcp, modernHeaders(method), { jsonrpc: '2.0', id: 1, method, params });
       expectError(r, 404, undefined, -32601);
       assert.equal(r.headers['mcp-session-id'], undefined, 'no session minted');
+    }
+  });
+
+  it('subscriptions/listen with a malformed filter → -32602, not an empty acknowledgement', async () => {
+    for (const notifications of [5, 'tools', [true], { toolsListChanged: 'yes' }, { resourceSubscriptions: 'file:///a' }, { resourceSubscriptions: [1] }]) {
+      const r = await post(gw.mcp, modernHeaders('subscriptions/listen'), { jsonrpc: '2.0', id: 1, method: 'subscriptions/listen', params: { notifications, _meta: meta() } });
+      assert.ok(r.status < 500, `status ${r.status}`);
+      assert.equal(r.json?.error?.code, -32602, `${JSON.stringify(notifications)}: ${JSON.stringify(r.messages).slice(0, 300)}`);
+      assert.ok(!r.messages.some((m) => m.method === 'notifications/subscriptions/acknowledged'), 'nothing acknowledged');
     }
   });
 

@@ -6,6 +6,7 @@
 import { META } from '../../mcp/eras.js';
 import { isObject, type CallOutcome, type JsonRpcNotification } from '../../mcp/jsonrpc.js';
 import type { CallContext } from '../context.js';
+import { GatewayError } from '../errors.js';
 
 export interface ListenFilter {
   toolsListChanged: boolean;
@@ -23,9 +24,25 @@ export interface Listener {
   keepAlive(): void;
 }
 
-function parseFilter(v: unknown): ListenFilter {
-  const f = isObject(v) ? v : {};
-  const subs = Array.isArray(f.resourceSubscriptions) ? f.resourceSubscriptions.filter((u): u is string => typeof u === 'string').slice(0, 1000) : [];
+/** At most this many resource subscriptions per listen stream (more are not acknowledged). */
+const MAX_RESOURCE_SUBSCRIPTIONS = 1000;
+
+/**
+ * `params.notifications`: absent means nothing opted into; anything present must have the
+ * filter's shape (an object of booleans and a list of URIs), else -32602 rather than a silently
+ * empty acknowledgement.
+ */
+export function parseFilter(v: unknown): ListenFilter {
+  if (v !== undefined && !isObject(v)) throw new GatewayError('ERR_INVALID_PARAMS', 'params.notifications must be an object');
+  const f = v ?? {};
+  for (const k of ['toolsListChanged', 'promptsListChanged', 'resourcesListChanged'] as const) {
+    if (f[k] !== undefined && typeof f[k] !== 'boolean') throw new GatewayError('ERR_INVALID_PARAMS', `params.notifications.${k} must be a boolean`);
+  }
+  const rs = f.resourceSubscriptions;
+  if (rs !== undefined && !(Array.isArray(rs) && rs.every((u) => typeof u === 'string'))) {
+    throw new GatewayError('ERR_INVALID_PARAMS', 'params.notifications.resourceSubscriptions must be a list of URIs');
+  }
+  const subs = rs === undefined ? [] : (rs as string[]).slice(0, MAX_RESOURCE_SUBSCRIPTIONS);
   return {
     toolsListChanged: f.toolsListChanged === true,
     promptsListChanged: f.promptsListChanged === true,
