@@ -3,9 +3,8 @@
  * part of the interface (CI and editors use them): 0 valid, 1 invalid (one issue per line on
  * stderr), 2 the file could not be read.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ConfigError, formatIssue, loadConfigText } from '../config/load.js';
+import { ConfigError, formatIssue, loadConfigText, readConfigFile } from '../config/load.js';
 
 /** Where the command writes; tests and embedding callers can capture it. */
 export interface CheckIo {
@@ -22,9 +21,10 @@ const stdio: CheckIo = {
 export function checkConfig(file: string, env: NodeJS.ProcessEnv = process.env, io: CheckIo = stdio): 0 | 1 | 2 {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readConfigFile(file);
   } catch (e) {
-    io.err(`error: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    io.err(code !== undefined ? `error: cannot read ${file}: ${code}` : `error: cannot read ${(e as Error).message}`);
     return 2;
   }
   try {

@@ -17,7 +17,7 @@ import { open, stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { ConfigError, formatIssue, loadConfigText } from './load.js';
+import { ConfigError, configFileProblem, formatIssue, loadConfigText, MAX_CONFIG_BYTES } from './load.js';
 import type { SnapshotHolder } from './holder.js';
 
 export interface ConfigWatcher {
@@ -71,8 +71,16 @@ function dirIdentity(s: { dev: number; ino: number } | undefined): string {
 async function readWithSignature(path: string): Promise<{ text: string; signature: string }> {
   const fh = await open(path, 'r');
   try {
-    const signature = signatureOf(await fh.stat());
-    return { text: await fh.readFile('utf8'), signature };
+    const st = await fh.stat();
+    const signature = signatureOf(st);
+    const problem = configFileProblem(st);
+    if (problem !== undefined) throw new Error(`${path}: ${problem}`);
+    // Never more than the bound, even if the file grows while it is read.
+    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let got = 1; got > 0 && n < buf.length; n += got) got = (await fh.read(buf, n, buf.length - n, null)).bytesRead;
+    if (n > MAX_CONFIG_BYTES) throw new Error(`${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
+    return { text: buf.toString('utf8', 0, n), signature };
   } finally {
     await fh.close();
   }

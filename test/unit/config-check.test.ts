@@ -47,3 +47,21 @@ test('config check: several YAML documents are exit 1 with the line of the secon
   assert.equal(r.code, 1);
   assert.deepEqual(r.err, ["(yaml): a config file holds one YAML document, found a second one starting here (a '---' line starts a new document, a '...' line ends one) (line 5)"]);
 });
+
+test('config check: a file that is not regular, or larger than 4 MiB, is refused before it is read (exit 2)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-check-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const big = join(dir, 'big.yaml');
+  writeFileSync(big, `# ${'x'.repeat(4 * 1024 * 1024)}\n`);
+  const cases: [string, RegExp][] = [
+    ['/dev/zero', /^error: cannot read \/dev\/zero: not a regular file$/],
+    [dir, /: not a regular file$/],
+    [big, /big\.yaml: larger than 4 MiB$/],
+  ];
+  for (const [file, want] of cases) {
+    const err: string[] = [];
+    assert.equal(checkConfig(file, {}, { out: () => undefined, err: (l) => err.push(l) }), 2, file);
+    assert.equal(err.length, 1);
+    assert.match(err[0] as string, want);
+  }
+});
