@@ -8,7 +8,8 @@
  *  1. every line is JSON in JCS canonical form (re-canonicalised with `canonicalize`), `v` 1 and
  *     the right `log` origin;  2. `seq` contiguous from 0 (or from a retention cut) across
  *  segments;  3. the `prev` chain;  4. the root at each checkpoint size equals its root;
- *  5. signatures (≥ 1 trusted key named after the origin; a failing trusted key rejects);
+ *  5. signatures (≥ 1 trusted key named after the origin; a failing trusted key rejects; records
+ *     need ≥ 1 such checkpoint that they reproduce — only the tail after it may be unsigned);
  *  6. checkpoint order (file name = size; `audit.checkpoint` records never decrease and match
  *     the notes; two roots for one size = fork);  7. external (witnessed) checkpoints;
  *  8. every decision has an outcome or `tool.call.outcome_unknown` (the unsigned tail is pending).
@@ -16,11 +17,11 @@
  * Precision: a rewrite that keeps the chain valid is only visible through a signed root, so it
  * is reported as the first seq after the last checkpoint that still verifies (with the range).
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
-import { CheckpointError, parseCheckpoint, parseVerifierKey, verifyCheckpoint, type VerifierKey } from './checkpoint.js';
-import { CompactRange, consistencyProof, inclusionProof, leafHash, rootFromLeaves, verifyConsistency, verifyInclusion, type CompactRangeState } from './merkle.js';
+import { CheckpointError, MAX_NOTE_BYTES, parseCheckpoint, parseVerifierKey, readFileBounded, verifyCheckpoint, type VerifierKey } from './checkpoint.js';
+import { CompactRange, HASH_SIZE, consistencyProof, inclusionProof, leafHash, rootFromLeaves, verifyConsistency, verifyInclusion, type CompactRangeState } from './merkle.js';
 
 /** What went wrong, named by check. */
 export type VerifyCheck =
@@ -87,12 +88,24 @@ function readDir(dir: string): string[] {
   }
 }
 
-function readFile(path: string): Buffer {
+/** Largest segment read (Node's largest single read); the writer rotates at 64 MiB by default. */
+const MAX_SEGMENT_BYTES = 2 ** 31 - 2;
+/** retention.json: a frontier of ≤ 64 hashes plus one note. */
+const MAX_RETENTION_BYTES = MAX_NOTE_BYTES + 64 * 1024;
+
+/** A regular file of at most `limit` bytes (limit + 1 bytes when larger: the caller decides). */
+function readFile(path: string, limit: number): Buffer {
   try {
-    return readFileSync(path);
+    return readFileBounded(path, limit);
   } catch (e) {
     throw new VerifyUsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
+}
+
+function readSegment(path: string): Buffer {
+  const buf = readFile(path, MAX_SEGMENT_BYTES);
+  if (buf.length > MAX_SEGMENT_BYTES) throw new VerifyUsageError(`cannot read ${path}: larger than ${MAX_SEGMENT_BYTES} bytes`);
+  return buf;
 }
 
 /** Segments of a log directory, ordered by first seq. */
@@ -116,7 +129,8 @@ function readNotes(dir: string): NoteFile[] {
   if (names.length > MAX_NOTES) throw new VerifyUsageError(`more than ${MAX_NOTES} checkpoint files`);
   return names.sort().map((file) => {
     const m = NOTE.exec(file);
-    return { file, nameSize: m ? Number(m[1]) : undefined, text: readFile(join(cpDir, file)) };
+    // An oversized note is read only up to the bound: parsing then refuses it ("note is too large").
+    return { file, nameSize: m ? Number(m[1]) : undefined, text: readFile(join(cpDir, file), MAX_NOTE_BYTES) };
   });
 }
 
@@ -127,22 +141,73 @@ interface RetentionCut {
   checkpoint: string;
 }
 
-function readRetention(dir: string): RetentionCut | undefined {
+/** A damaged retention.json: an integrity failure at `firstSeq` (when it can be read from it). */
+interface RetentionProblem {
+  problem: string;
+  firstSeq?: number;
+}
+
+/** The reason a frontier cannot be a compact range, or undefined when it is one. */
+function frontierProblem(f: unknown): string | undefined {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return 'frontier is not an object';
+  const { size, hashes } = f as { size?: unknown; hashes?: unknown };
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return 'frontier size is not a non-negative integer';
+  let bits = 0;
+  for (let n = size; n > 0; n = Math.floor(n / 2)) bits += n % 2;
+  if (!Array.isArray(hashes) || hashes.length !== bits) return `frontier of size ${size} must hold ${bits} hashes`;
+  for (const h of hashes as unknown[]) {
+    if (typeof h !== 'string' || !/^[A-Za-z0-9+/]{43}=$/u.test(h) || Buffer.from(h, 'base64').length !== HASH_SIZE) return 'frontier hashes must be base64 SHA-256 hashes';
+  }
+  return undefined;
+}
+
+function readRetention(dir: string): RetentionCut | RetentionProblem | undefined {
   const path = join(dir, 'retention.json');
   let raw: Buffer;
   try {
-    raw = readFileSync(path);
+    raw = readFileBounded(path, MAX_RETENTION_BYTES);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new VerifyUsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
+  if (raw.length > MAX_RETENTION_BYTES) return { problem: `retention.json is larger than ${MAX_RETENTION_BYTES} bytes` };
+  let j: unknown;
   try {
-    const j = JSON.parse(raw.toString('utf8')) as { first_seq?: unknown; prev?: unknown; frontier?: unknown; checkpoint?: unknown };
-    if (!Number.isSafeInteger(j.first_seq) || typeof j.prev !== 'string' || typeof j.checkpoint !== 'string' || typeof j.frontier !== 'object') throw new Error('missing fields');
-    return { firstSeq: j.first_seq as number, prev: j.prev, frontier: j.frontier as CompactRangeState, checkpoint: j.checkpoint };
-  } catch (e) {
-    throw new VerifyUsageError(`${path} is not a retention record: ${(e as Error).message}`);
+    j = JSON.parse(utf8.decode(raw));
+  } catch {
+    return { problem: 'retention.json is not valid UTF-8 JSON' };
   }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) return { problem: 'retention.json is not a JSON object' };
+  const { first_seq: firstSeq, prev, frontier, checkpoint } = j as { first_seq?: unknown; prev?: unknown; frontier?: unknown; checkpoint?: unknown };
+  if (typeof firstSeq !== 'number' || !Number.isSafeInteger(firstSeq) || firstSeq < 0) return { problem: 'retention.json first_seq is not a non-negative integer' };
+  const bad = (why: string): RetentionProblem => ({ problem: `retention.json ${why}`, firstSeq });
+  if (typeof prev !== 'string' || !(firstSeq === 0 ? prev === '' : /^[0-9a-f]{64}$/u.test(prev))) return bad(`prev is not the hex leaf hash of record ${firstSeq - 1}`);
+  if (typeof checkpoint !== 'string') return bad('checkpoint is not a signed note');
+  const why = frontierProblem(frontier);
+  if (why !== undefined) return bad(why);
+  const state = frontier as CompactRangeState;
+  if (state.size !== firstSeq) return bad(`frontier covers ${state.size} records, not ${firstSeq}`);
+  return { firstSeq, prev, frontier: state, checkpoint };
+}
+
+/** Why `dir` holds no log, and where the logs are when it is an audit directory or its `logs/`. */
+function noLogMessage(dir: string): string {
+  const logsDir = join(dir, 'logs');
+  const isDir = (p: string): boolean => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  const parent = isDir(logsDir) ? logsDir : dir;
+  const logs = readDir(parent)
+    .slice(0, 1000)
+    .filter((n) => isDir(join(parent, n)) && (listSegmentFiles(join(parent, n)).length > 0 || isDir(join(parent, n, 'checkpoints'))))
+    .sort();
+  const shown = logs.slice(0, 8).map((n) => join(parent, n));
+  const hint = logs.length === 0 ? '' : `; log directories there: ${shown.join(', ')}${logs.length > shown.length ? `, … (${logs.length} in all)` : ''}`;
+  return `no audit log in ${dir} (no seg-*.jsonl segments or checkpoints); --log takes one log directory, <audit dir>/logs/<logId>${hint}`;
 }
 
 interface Rec {
@@ -209,7 +274,10 @@ function decodeRoot(v: unknown): Buffer | undefined {
 
 const checkOrder: VerifyCheck[] = ['canonical', 'origin', 'segment', 'seq', 'prev', 'root', 'signature', 'rollback', 'fork', 'truncation', 'checkpoint', 'witness', 'outcome', 'retention'];
 
-/** Verifies one log directory. Throws VerifyUsageError for I/O and usage problems only. */
+/**
+ * Verifies one log directory. Throws VerifyUsageError for I/O and usage problems only (a
+ * directory with no segment and no checkpoint is one: it is not a log, so nothing was verified).
+ */
 export function verifyLog(opts: VerifyOptions): VerifyReport {
   const { logDir } = opts;
   let st;
@@ -223,7 +291,10 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
 
   const segments = listSegmentFiles(logDir);
   const notes = readNotes(logDir);
-  const retention = readRetention(logDir);
+  if (segments.length === 0 && notes.length === 0) throw new VerifyUsageError(noLogMessage(logDir));
+  const retentionRead = readRetention(logDir);
+  const retention = retentionRead && 'frontier' in retentionRead ? retentionRead : undefined;
+  const retentionProblem = retentionRead && 'problem' in retentionRead ? retentionRead : undefined;
   const failures: VerifyFailure[] = [];
   const fail = (seq: number, check: VerifyCheck, reason: string): void => {
     failures.push({ seq, check, reason });
@@ -240,11 +311,12 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
   });
 
   // --- 1–3: records, in order -------------------------------------------------------------
+  // A damaged retention.json leaves no start for the tree: the chain is still checked, roots are not.
   const range = retention ? new CompactRange(retention.frontier) : new CompactRange();
-  const firstSeq = retention?.firstSeq ?? 0;
-  if (retention && range.size !== firstSeq) fail(firstSeq, 'retention', `retention.json frontier covers ${range.size} records, not ${firstSeq}`);
+  const firstSeq = retention?.firstSeq ?? retentionProblem?.firstSeq ?? (retentionProblem ? (segments[0]?.firstSeq ?? 0) : 0);
+  if (retentionProblem) fail(firstSeq, 'retention', `${retentionProblem.problem}: the records before seq ${firstSeq} cannot be vouched for`);
   let pos = firstSeq;
-  let prevHex = retention?.prev ?? '';
+  let prevHex: string | undefined = retentionProblem ? undefined : (retention?.prev ?? '');
   let tornBytes = 0;
   let lineFailure: VerifyFailure | undefined;
   let prevBreakAt: { p: number; segmentStart: boolean } | undefined;
@@ -257,6 +329,7 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
     } catch {}
   }
   for (const e of external) wanted.add(e.cp.size);
+  if (retentionProblem) wanted.clear();
   if (retention) {
     try {
       wanted.add(parseCheckpoint(retention.checkpoint).size);
@@ -276,7 +349,7 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
       else lineFailure = { seq: seg.firstSeq, check: 'segment', reason: `segment ${seg.name} starts at seq ${seg.firstSeq}, overlapping records already read (next seq ${pos})` };
       break;
     }
-    const buf = readFile(seg.path);
+    const buf = readSegment(seg.path);
     let start = 0;
     while (start < buf.length) {
       const nl = buf.indexOf(0x0a, start);
@@ -316,7 +389,7 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
         }
         break scan;
       }
-      if (rec.prev !== prevHex) {
+      if (prevHex !== undefined && rec.prev !== prevHex) {
         lineFailure = { seq: at, check: 'prev', reason: `prev of seq ${at} is not the leaf hash of seq ${at - 1}` };
         prevBreakAt = { p: at, segmentStart: at === seg.firstSeq };
         break scan;
@@ -343,6 +416,10 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
   const originName = origin ?? '';
   const validRoots = new Map<number, Buffer>(); // size → root of a verified checkpoint
   const trusted = trustThroughRotations(opts.keys, rotations, notes, rootAt, originName);
+  // Verifier keys are named after their log's origin (signed-note style): none named so, none vouches.
+  if (origin !== null && !opts.keys.some((k) => k.name === origin)) {
+    fail(firstSeq, 'signature', `no --key is named after this log's origin ${JSON.stringify(origin)} (the keys given are for ${[...new Set(opts.keys.map((k) => JSON.stringify(k.name)))].join(', ')})`);
+  }
 
   // --- 4–6: local checkpoints, ascending by size --------------------------------------------
   const parsed: { file: string; nameSize: number | undefined; size: number; root: Buffer; ok: boolean }[] = [];
@@ -415,6 +492,7 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
     if ('check' in r) fail(firstSeq, 'retention', r.reason);
     else if (r.size < firstSeq) fail(firstSeq, 'retention', `retention.json checkpoint (size ${r.size}) does not cover the ${firstSeq} deleted records`);
     else if (r.size <= size && rootAt.has(r.size) && !rootAt.get(r.size)!.equals(r.root)) fail(firstSeq, 'retention', 'records after the retention cut do not reproduce the retention checkpoint root');
+    else if (r.size <= size && rootAt.get(r.size)?.equals(r.root) && !validRoots.has(r.size)) validRoots.set(r.size, r.root);
   }
 
   // audit.checkpoint records: never decreasing, each matching its signed note.
@@ -495,6 +573,12 @@ export function verifyLog(opts: VerifyOptions): VerifyReport {
     }
     pending.sort((a, b) => a.seq - b.seq);
   }
+  // Records nothing signed vouch for nothing: a log needs a checkpoint (of size > 0, or the
+  // retention cut's) that verifies with a --key and that its records reproduce. Only the tail
+  // after it may be unsigned (up to a checkpoint interval on a live log).
+  if (failures.length === 0 && size > firstSeq && latest <= 0) {
+    fail(firstSeq, 'signature', `no checkpoint signed by a --key covers records ${firstSeq}..${size - 1}: nothing vouches for them`);
+  }
 
   failures.sort((a, b) => a.seq - b.seq || checkOrder.indexOf(a.check) - checkOrder.indexOf(b.check));
   const failure = failures[0];
@@ -523,8 +607,8 @@ export function readLeaves(logDir: string): { origin: string | null; leaves: Buf
   let origin: string | null = null;
   let prev = '';
   for (const seg of listSegmentFiles(logDir)) {
-    if (seg.firstSeq !== leaves.length) throw new VerifyUsageError(`segment ${seg.name} starts at seq ${seg.firstSeq}, expected ${leaves.length}: run audit verify`);
-    const buf = readFile(seg.path);
+    if (seg.firstSeq !== leaves.length) throw new IntegrityError(leaves.length, `segment ${seg.name} starts at seq ${seg.firstSeq}, expected ${leaves.length}: run audit verify`);
+    const buf = readSegment(seg.path);
     let start = 0;
     for (let nl = buf.indexOf(0x0a, start); nl >= 0; nl = buf.indexOf(0x0a, start)) {
       const line = buf.subarray(start, nl);
@@ -532,10 +616,11 @@ export function readLeaves(logDir: string): { origin: string | null; leaves: Buf
       try {
         rec = JSON.parse(utf8.decode(line)) as Rec;
       } catch {
-        throw new VerifyUsageError(`record at seq ${leaves.length} is not JSON: run audit verify`);
+        throw new IntegrityError(leaves.length, `record at seq ${leaves.length} is not JSON: run audit verify`);
       }
-      if (rec.seq !== leaves.length || rec.prev !== prev) throw new VerifyUsageError(`record at seq ${leaves.length} is out of order or off the chain: run audit verify`);
+      if (typeof rec !== 'object' || rec === null || rec.seq !== leaves.length || rec.prev !== prev) throw new IntegrityError(leaves.length, `record at seq ${leaves.length} is out of order or off the chain: run audit verify`);
       origin ??= typeof rec.log === 'string' ? rec.log : null;
+      if (rec.log !== origin) throw new IntegrityError(leaves.length, `record at seq ${leaves.length} belongs to another log: run audit verify`);
       const leaf = leafHash(line);
       prev = leaf.toString('hex');
       leaves.push(leaf);
@@ -545,14 +630,28 @@ export function readLeaves(logDir: string): { origin: string | null; leaves: Buf
   return { origin, leaves };
 }
 
+/**
+ * Opens a checkpoint note for a proof. A bad or untrusted signature, or a checkpoint of another
+ * log, is an integrity failure (exit 1), as in `verify`; `mine` says the note is the log's own, so
+ * a malformed one is damage to the log (1) rather than a bad argument (2).
+ */
+function openCheckpoint(label: string, text: string | Buffer, keys: readonly VerifierKey[], origin: string | null, mine: boolean): { size: number; root: Buffer; origin: string } {
+  try {
+    return keys.length > 0 ? verifyCheckpoint(text, keys, origin !== null ? { origin } : {}) : parseCheckpoint(text);
+  } catch (e) {
+    if (!(e instanceof CheckpointError)) throw e;
+    if (e.code === 'bad-signature' || e.code === 'untrusted' || e.code === 'wrong-origin' || (mine && e.code === 'malformed')) throw new IntegrityError(0, `${label}: ${e.message}`);
+    throw new VerifyUsageError(`${label}: ${e.message}`);
+  }
+}
+
 /** The newest checkpoint note in a log directory (by size), verified when keys are given. */
-export function latestCheckpoint(logDir: string, keys: readonly VerifierKey[] = []): { text: string; size: number; root: Buffer } {
+export function latestCheckpoint(logDir: string, keys: readonly VerifierKey[] = [], origin: string | null = null): { text: string; size: number; root: Buffer } {
   const notes = readNotes(logDir).filter((n) => n.nameSize !== undefined).sort((a, b) => (a.nameSize ?? 0) - (b.nameSize ?? 0));
   const n = notes[notes.length - 1];
   if (!n) throw new VerifyUsageError(`no checkpoint in ${join(logDir, 'checkpoints')}`);
-  const text = n.text.toString('utf8');
-  const cp = keys.length > 0 ? verifyCheckpoint(text, keys) : parseCheckpoint(text);
-  return { text, size: cp.size, root: cp.root };
+  const cp = openCheckpoint(`checkpoint ${n.file}`, n.text, keys, origin, true);
+  return { text: n.text.toString('utf8'), size: cp.size, root: cp.root };
 }
 
 /** An inclusion proof, ready to print. Hashes are base64. */
@@ -568,12 +667,13 @@ export interface InclusionProofReport {
 
 /**
  * Inclusion proof of record `seq` against the newest checkpoint. Throws VerifyUsageError when
- * seq is not covered yet, and Error('integrity: …') when the log no longer matches the checkpoint.
+ * seq is not covered yet, and IntegrityError when the log's records or newest checkpoint are
+ * damaged, untrusted, or no longer match.
  */
 export function proveInclusion(logDir: string, seq: number, keys: readonly VerifierKey[] = []): InclusionProofReport {
-  const cp = latestCheckpoint(logDir, keys);
-  const { origin, leaves } = readLeaves(logDir);
   if (!Number.isSafeInteger(seq) || seq < 0) throw new VerifyUsageError('--seq must be a non-negative integer');
+  const { origin, leaves } = readLeaves(logDir);
+  const cp = latestCheckpoint(logDir, keys, origin);
   if (cp.size > leaves.length) throw new IntegrityError(leaves.length, `checkpoint ${cp.size} covers more records than the log holds (${leaves.length}): truncation`);
   if (seq >= cp.size) throw new VerifyUsageError(`seq ${seq} is not covered by the newest checkpoint (size ${cp.size}) yet`);
   if (!rootFromLeaves(leaves.slice(0, cp.size)).equals(cp.root)) throw new IntegrityError(0, `the log does not match checkpoint ${cp.size}: run audit verify`);
@@ -603,16 +703,8 @@ export class IntegrityError extends Error {
 
 /** Consistency proof from checkpoint note `from` to `to`, recomputed from the log. */
 export function proveConsistency(logDir: string, from: string | Buffer, to: string | Buffer, keys: readonly VerifierKey[] = []): ConsistencyProofReport {
-  const open = (t: string | Buffer) => (keys.length > 0 ? verifyCheckpoint(t, keys) : parseCheckpoint(t));
-  let a;
-  let b;
-  try {
-    a = open(from);
-    b = open(to);
-  } catch (e) {
-    if (e instanceof CheckpointError && (e.code === 'bad-signature' || e.code === 'untrusted')) throw new IntegrityError(0, e.message);
-    throw new VerifyUsageError((e as Error).message);
-  }
+  const a = openCheckpoint('--from', from, keys, null, false);
+  const b = openCheckpoint('--to', to, keys, null, false);
   if (a.origin !== b.origin) throw new VerifyUsageError(`checkpoints are for different logs (${a.origin}, ${b.origin})`);
   if (a.size > b.size) throw new IntegrityError(b.size, `--from (size ${a.size}) is newer than --to (size ${b.size}): rollback`);
   if (a.size === 0) throw new VerifyUsageError('a consistency proof from the empty tree is meaningless');

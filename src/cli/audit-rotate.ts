@@ -14,6 +14,7 @@ import { auditAdmin } from '../audit/events.js';
 import { SYSTEM_LOG, tenantLogId } from '../audit/records.js';
 import { logDir } from '../audit/segment.js';
 import { silentLogger } from '../observability/logger.js';
+import { usageExit } from './audit-common.js';
 
 interface RotateCliOptions {
   config: string;
@@ -44,8 +45,7 @@ async function rotate(o: RotateCliOptions): Promise<{ log: string; oldKey: strin
 }
 
 export function addRotateKeyCommand(audit: Command): Command {
-  return audit
-    .command('rotate-key')
+  return usageExit(audit.command('rotate-key'))
     .description("Rotate a log's signing key while the gateway is stopped (--system or --tenant). The log records audit.key_rotated and closes with a checkpoint signed by both keys. Prints the old and new verifier keys.")
     .requiredOption('--config <file>', 'the gateway config (its audit directory is used)')
     .option('--tenant <id>', "rotate this tenant's log (logs/t-<id>)")

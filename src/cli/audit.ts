@@ -6,10 +6,10 @@
  * No network. Exit codes: 0 intact, 1 integrity failure (first bad seq and reason), 2 usage or
  * I/O error.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
-import { CheckpointError, parseVerifierKey, type VerifierKey } from '../audit/checkpoint.js';
+import { Command } from 'commander';
+import { CheckpointError, MAX_KEY_FILE_BYTES, parseVerifierKey, readFileBounded, type VerifierKey } from '../audit/checkpoint.js';
 import { IntegrityError, VerifyUsageError, proveConsistency, proveInclusion, verifyLog, type VerifyReport } from '../audit/verify.js';
+import { readNoteInput, usageExit } from './audit-common.js';
 import { addExportCommand } from './audit-export.js';
 import { addRotateKeyCommand } from './audit-rotate.js';
 
@@ -34,17 +34,28 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function loadKeys(args: readonly string[]): VerifierKey[] {
   const keys: VerifierKey[] = [];
   for (const a of args) {
+    let notKey: Error;
     try {
       keys.push(parseVerifierKey(a));
       continue;
     } catch (e) {
-      if (!(e instanceof CheckpointError) || !existsSync(a)) throw new VerifyUsageError(`--key ${JSON.stringify(a.slice(0, 80))}: ${(e as Error).message}`);
+      if (!(e instanceof CheckpointError)) throw e;
+      notKey = e;
     }
+    // Not a key string: a file of keys, read with a bound (64 KiB).
+    let raw: Buffer;
+    try {
+      raw = readFileBounded(a, MAX_KEY_FILE_BYTES);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new VerifyUsageError(`--key ${JSON.stringify(a.slice(0, 80))}: ${notKey.message} (and no such file)`);
+      throw new VerifyUsageError(`--key ${a}: ${(e as Error).message}`);
+    }
+    if (raw.length > MAX_KEY_FILE_BYTES) throw new VerifyUsageError(`--key ${a}: larger than ${MAX_KEY_FILE_BYTES} bytes`);
     let text: string;
     try {
-      text = readFileSync(a, 'utf8');
-    } catch (e) {
-      throw new VerifyUsageError(`--key ${a}: ${(e as Error).message}`);
+      text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch {
+      throw new VerifyUsageError(`--key ${a}: not a UTF-8 text file of verifier keys`);
     }
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && !l.startsWith('#'));
     if (lines.length === 0 || lines.length > 64) throw new VerifyUsageError(`--key ${a}: expected 1 to 64 verifier keys, one per line`);
@@ -57,14 +68,6 @@ export function loadKeys(args: readonly string[]): VerifierKey[] {
     }
   }
   return keys;
-}
-
-function readInput(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new VerifyUsageError(`${what} ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Maps an error to the exit-code contract. */
@@ -85,20 +88,13 @@ function printVerify(d: AuditCliDeps, r: VerifyReport): void {
     return;
   }
   const span = r.size === r.firstSeq ? 'no records' : `${r.size - r.firstSeq} records (seq ${r.firstSeq}..${r.size - 1})`;
-  d.out(`ok: log ${r.origin ?? '(empty)'}: ${span}, ${r.checkpoints} checkpoints`);
+  const tail = r.unsignedTail > 0 ? `; ${r.unsignedTail === 1 ? `1 record (seq ${r.size - 1})` : `${r.unsignedTail} records (seq ${r.size - r.unsignedTail}..${r.size - 1})`} not yet covered by a signed checkpoint` : '';
+  d.out(`ok: log ${r.origin ?? '(empty)'}: ${span}, ${r.checkpoints} checkpoints${tail}`);
   if (r.latestCheckpoint) d.out(`latest checkpoint: size ${r.latestCheckpoint.size} root ${r.latestCheckpoint.root}`);
   for (const w of r.witnessed) d.out(`witnessed: ${w.source} size ${w.size} consistent`);
-  if (r.unsignedTail > 0) d.out(`unsigned tail: ${r.unsignedTail} records after the latest checkpoint (not yet covered by a signature)`);
   for (const p of r.pending.slice(0, 20)) d.out(`pending: decision seq ${p.seq} call ${p.call} has no outcome yet`);
   if (r.pending.length > 20) d.out(`pending: … ${r.pending.length - 20} more`);
   if (r.tornBytes > 0) d.out(`note: ${r.tornBytes} bytes of an unterminated final line were ignored (write in progress or crash)`);
-}
-
-/** Commander's own usage errors must exit 2, like ours; `--help` stays 0. */
-function usageExit(cmd: Command): Command {
-  return cmd.exitOverride((err: CommanderError) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  });
 }
 
 /**
@@ -122,7 +118,7 @@ export function auditCommand(overrides: Partial<AuditCliDeps> = {}): Command {
     try {
       if (o.key.length === 0) throw new VerifyUsageError('at least one --key is needed');
       const keys = loadKeys(o.key);
-      const external = o.checkpoint.map((f) => ({ source: f, text: readInput(f, '--checkpoint') }));
+      const external = o.checkpoint.map((f) => ({ source: f, text: readNoteInput(f, '--checkpoint') }));
       const r = verifyLog({ logDir: o.log, keys, external, ...(o.origin !== undefined ? { origin: o.origin } : {}) });
       if (o.json) d.out(JSON.stringify(r));
       else printVerify(d, r);
@@ -160,7 +156,7 @@ export function auditCommand(overrides: Partial<AuditCliDeps> = {}): Command {
           for (const h of p.proof) d.out(`  ${h}`);
         }
       } else if (o.from !== undefined && o.to !== undefined) {
-        const p = proveConsistency(o.log, readInput(o.from, '--from'), readInput(o.to, '--to'), keys);
+        const p = proveConsistency(o.log, readNoteInput(o.from, '--from'), readNoteInput(o.to, '--to'), keys);
         if (o.json) d.out(JSON.stringify(p));
         else {
           d.out(`log: ${p.origin}`);

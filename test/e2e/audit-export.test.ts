@@ -4,7 +4,7 @@
  * the tenant's log as JSONL, OCSF and CEF with one escaped record per event.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -102,8 +102,43 @@ describe('portcullis audit export (e2e)', () => {
       assert.match(r.stderr, /invalid tenant id/);
       assert.equal(r.stdout, '');
     }
-    const none = await cli(['audit', 'export', '--log-dir', join(dir, 'audit'), '--tenant', 'nobody']);
-    assert.equal(none.code, 0, none.stderr);
-    assert.equal(none.stdout.trim(), JSON.stringify({ portcullis_export: { format: 'jsonl', log: null, first_seq: null, last_seq: null, count: 0, checkpoint: null } }));
+  });
+
+  it('a tenant or audit directory without a log exits 2 instead of exporting nothing', async () => {
+    for (const [logDir, t] of [[join(dir, 'audit'), 'nobody'], [join(dir, 'audit'), `${tenant}x`], [join(dir, 'nonexistent'), tenant]] as const) {
+      const r = await cli(['audit', 'export', '--log-dir', logDir, '--tenant', t]);
+      assert.equal(r.code, 2, `${logDir} ${t}: ${r.stdout}`);
+      assert.equal(r.stderr, `error: no audit log for tenant ${t} in ${logDir}\n`);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('--out: written 0600; a directory or a missing parent is an error line and exit 2, never a stack trace', async () => {
+    const out = join(dir, 'export.jsonl');
+    const ok = await cli(['audit', 'export', '--config', config, '--tenant', tenant, '--out', out]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    assert.match(readFileSync(out, 'utf8'), /"portcullis_export"/);
+    for (const bad of [dir, join(dir, 'missing', 'parent', 'x.jsonl')]) {
+      const r = await cli(['audit', 'export', '--config', config, '--tenant', tenant, '--out', bad]);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: --out .*(EISDIR|ENOENT)/);
+      assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at |node:events|Unhandled/);
+    }
+    assert.equal(existsSync(join(dir, 'missing')), false);
+  });
+
+  it('usage errors exit 2 (missing --tenant, an unknown format, an unknown flag), like verify and proof', async () => {
+    for (const args of [
+      ['--log-dir', join(dir, 'audit')],
+      ['--log-dir', join(dir, 'audit'), '--tenant', tenant, '--format', 'xml'],
+      ['--log-dir', join(dir, 'audit'), '--tenant', tenant, '--bogus'],
+    ]) {
+      const r = await cli(['audit', 'export', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: /);
+      assert.equal(r.stdout, '');
+    }
   });
 });

@@ -76,5 +76,15 @@ describe('portcullis audit rotate-key', () => {
       assert.equal(u.code, 2, u.stdout);
       assert.match(u.stderr, /give --tenant ID or --system/);
     }
+    // Commander's own usage errors exit 2 as well (they exited 1).
+    for (const [args, re] of [
+      [['--tenant', 'acme'], /required option '--config <file>' not specified/],
+      [['--config', cfgFile, '--tenant', 'acme', '--bogus'], /unknown option '--bogus'/],
+      [['--config'], /argument missing/],
+    ] as [string[], RegExp][]) {
+      const u = await runCli(['audit', 'rotate-key', ...args]);
+      assert.equal(u.code, 2, `${args.join(' ')}: ${u.stdout}${u.stderr}`);
+      assert.match(u.stderr, re);
+    }
   });
 });

@@ -50,7 +50,15 @@ const NAMES: Record<string, string> = {
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
-const list = (v: unknown): string | undefined => (Array.isArray(v) ? v.map((x) => str(x) ?? '').join(',') : undefined);
+/**
+ * A list as one value: in each item a backslash is doubled and a comma gets a backslash before it,
+ * then the items are joined with ','. So ["a,b","c"] stays two items, a\,b,c, before cefValue's
+ * CEF escaping (which doubles that backslash again). A reader undoes the CEF escaping, splits on
+ * commas not preceded by a backslash, then unescapes each item.
+ */
+export const cefList = (v: unknown): string | undefined =>
+  Array.isArray(v) ? v.map((x) => (str(x) ?? '').replace(/\\/g, '\\\\').replace(/,/g, '\\,')).join(',') : undefined;
+const list = cefList;
 
 /** CEF severity 0–10 for a record: denials and failures rank above routine traffic. */
 export function cefSeverity(r: StoredRecord): number {

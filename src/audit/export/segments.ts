@@ -4,9 +4,10 @@
  * retention all read through here; nothing in this file writes.
  */
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { MAX_NOTE_BYTES, readFileBounded } from '../checkpoint.js';
 import { tenantLogId as writerLogId } from '../records.js';
 
 /** A segment file and the seq of its first record (from its name). */
@@ -99,7 +100,9 @@ export function readCheckpointBody(note: string): { origin: string; size: number
 export async function checkpointCovering(logDir: string, seq: number): Promise<CheckpointRef | undefined> {
   for (const cp of await listCheckpoints(logDir)) {
     if (cp.size <= seq) continue;
-    const note = await readFile(cp.path, 'utf8');
+    const raw = readFileBounded(cp.path, MAX_NOTE_BYTES); // a note is a few hundred bytes: never read a huge file whole
+    if (raw.length > MAX_NOTE_BYTES) throw new Error(`checkpoint ${cp.path} is larger than ${MAX_NOTE_BYTES} bytes: run portcullis audit verify`);
+    const note = raw.toString('utf8');
     const body = readCheckpointBody(note);
     return { size: body.size, root: body.root, note };
   }

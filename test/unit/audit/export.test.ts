@@ -11,9 +11,9 @@ import { LogWriter } from '../../../src/audit/writer.js';
 import { nodeIo } from '../../../src/audit/segment.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { exportLog, parseBound, type ExportFormat } from '../../../src/audit/export/export.js';
-import { cefHeader, cefValue } from '../../../src/audit/export/cef.js';
+import { cefHeader, cefValue, toCef } from '../../../src/audit/export/cef.js';
 import { OCSF_CLASS, ocsfClassOf } from '../../../src/audit/export/ocsf.js';
-import { InvalidTenantError, readRecords, tenantLogDir } from '../../../src/audit/export/segments.js';
+import { InvalidTenantError, parseStored, readRecords, tenantLogDir } from '../../../src/audit/export/segments.js';
 import { verifyCheckpoint, parseVerifierKey } from '../../../src/audit/checkpoint.js';
 import { addExportCommand } from '../../../src/cli/audit-export.js';
 
@@ -170,6 +170,29 @@ describe('audit export', () => {
     assert.equal(trailer.header[4], 'audit.export');
     assert.equal(trailer.ext.get('cn1'), '0');
     assert.equal(trailer.ext.get('cn2'), String(records.length - 1));
+  });
+
+  it('CEF lists (cs6 argument keys, reason, cs5 rules) keep items with "," or "\\" apart', () => {
+    const keys = ['a,b', 'c', 'd\\,e', 'f\\', ''];
+    const reasons = ['x,y', 'z=1'];
+    const rec = { v: 1, log: 't/acme', seq: 1, ts: '2026-01-01T00:00:00Z', type: 'tool.call.decision', call: 'c', args: { keys, bytes: 1 }, decision: { result: 'deny', rules: ['r,1'], reasons } };
+    const { ext } = parseCef(toCef(parseStored(JSON.stringify(rec)), '1'));
+    /** docs/audit.md: after CEF unescaping, split on ',' not escaped by '\\', then unescape each item. */
+    const split = (v: string): string[] => {
+      const out: string[] = [];
+      let cur = '';
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] === '\\') cur += v[++i] ?? '';
+        else if (v[i] === ',') {
+          out.push(cur);
+          cur = '';
+        } else cur += v[i];
+      }
+      return [...out, cur];
+    };
+    assert.deepEqual(split(ext.get('cs6')!), keys);
+    assert.deepEqual(split(ext.get('reason')!), reasons);
+    assert.deepEqual(split(ext.get('cs5')!), ['r,1']);
   });
 
   it('CEF escapers follow the spec', () => {
