@@ -12,7 +12,6 @@
  * and at least one trusted signature must verify.
  */
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { HASH_SIZE } from './merkle.js';
 
 /** Bounds: a checkpoint is a few hundred bytes; these stop hostile files, not real ones. */
@@ -22,32 +21,8 @@ export const MAX_SIGNATURES = 100;
 /** Bound of a verifier key file (one to 64 keys, one a line). */
 export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
-/**
- * Reads at most `limit + 1` bytes of a regular file, so a caller can tell "too large" without
- * reading a huge file (or /dev/zero) whole. A FIFO, device or directory is refused before any
- * read (opened non-blocking, so a FIFO cannot hang the open).
- */
-export function readFileBounded(path: string, limit: number): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error('not a regular file');
-    const cap = limit + 1;
-    const chunks: Buffer[] = [];
-    let got = 0;
-    // Each read returns ≥ 1 byte, or 0 at end of file; the total never exceeds `cap`.
-    for (let want = Math.min(st.size, limit) + 1; got < cap; want = Math.min(cap - got, 64 * 1024)) {
-      const buf = Buffer.alloc(want);
-      const n = readSync(fd, buf, 0, want, null);
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      got += n;
-    }
-    return Buffer.concat(chunks, got);
-  } finally {
-    closeSync(fd);
-  }
-}
+/** Bounded reads of the files a user points at live in storage/bounded-read.ts. */
+export { readFileBounded } from '../storage/bounded-read.js';
 
 const ALG_ED25519 = 1;
 const SIG_PREFIX = '\u2014 ';

@@ -3,7 +3,8 @@
  * name the YAML path and line (`upstreams[2].command: required (line 14)`), because the person
  * reading the message is editing that file.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { readFileBounded } from '../storage/bounded-read.js';
 import { resolve } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
@@ -88,30 +89,18 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 /** Largest config file read: far above any real one, and a bound for a wrong path (/dev/zero, a log). */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-/** Why a config file cannot be read, before any of it is. */
-export function configFileProblem(st: { isFile(): boolean; size: number }): string | undefined {
-  if (!st.isFile()) return 'not a regular file';
-  if (st.size > MAX_CONFIG_BYTES) return `larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`;
-  return undefined;
-}
 
-/**
- * The config file's text, read with a bound: a regular file of at most MAX_CONFIG_BYTES (it is
- * read no further than that even if it grows meanwhile). Throws an Error naming the file.
- */
-export function readConfigFile(path: string): string {
-  const fd = openSync(path, 'r');
+/** The config file's text, read with a bound (a regular file of at most MAX_CONFIG_BYTES). */
+export function readConfigFile(path: string, onStat?: (st: Stats) => void): string {
+  let buf: Buffer;
   try {
-    const problem = configFileProblem(fstatSync(fd));
-    if (problem !== undefined) throw new Error(`${path}: ${problem}`);
-    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    for (let got = 1; got > 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
-    if (n > MAX_CONFIG_BYTES) throw new Error(`${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
-    return buf.toString('utf8', 0, n);
-  } finally {
-    closeSync(fd);
+    buf = readFileBounded(path, MAX_CONFIG_BYTES, onStat);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== undefined) throw e;
+    throw new Error(`${path}: ${(e as Error).message}`);
   }
+  if (buf.length > MAX_CONFIG_BYTES) throw new Error(`${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
+  return buf.toString('utf8');
 }
 
 /**

@@ -13,11 +13,11 @@
  * directory itself was replaced.
  */
 import { statSync, watch as fsWatch } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { ConfigError, configFileProblem, formatIssue, loadConfigText, MAX_CONFIG_BYTES } from './load.js';
+import { ConfigError, formatIssue, loadConfigText, readConfigFile } from './load.js';
 import type { SnapshotHolder } from './holder.js';
 
 export interface ConfigWatcher {
@@ -69,21 +69,10 @@ function dirIdentity(s: { dev: number; ino: number } | undefined): string {
 
 /** Reads the file and the signature of exactly the inode that was read. */
 async function readWithSignature(path: string): Promise<{ text: string; signature: string }> {
-  const fh = await open(path, 'r');
-  try {
-    const st = await fh.stat();
-    const signature = signatureOf(st);
-    const problem = configFileProblem(st);
-    if (problem !== undefined) throw new Error(`${path}: ${problem}`);
-    // Never more than the bound, even if the file grows while it is read.
-    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
-    let n = 0;
-    for (let got = 1; got > 0 && n < buf.length; n += got) got = (await fh.read(buf, n, buf.length - n, null)).bytesRead;
-    if (n > MAX_CONFIG_BYTES) throw new Error(`${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
-    return { text: buf.toString('utf8', 0, n), signature };
-  } finally {
-    await fh.close();
-  }
+  let signature = '';
+  // A bounded synchronous read: a config file is small (at most 4 MiB, else refused).
+  const text = readConfigFile(path, (st) => (signature = signatureOf(st)));
+  return { text, signature };
 }
 
 /**

@@ -1,0 +1,35 @@
+/**
+ * Reading a file that a user or an operator points at (a config file, a key, a checkpoint note)
+ * with a bound: a wrong path such as /dev/zero, a FIFO or a huge log is refused or cut short
+ * instead of read whole.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+
+/**
+ * Reads at most `limit + 1` bytes of a regular file, so a caller can tell "too large" without
+ * reading a huge file (or /dev/zero) whole. A FIFO, device or directory is refused before any
+ * read with `not a regular file` (opened non-blocking, so a FIFO cannot hang the open).
+ * `onStat` sees the stat of exactly the file that is read.
+ */
+export function readFileBounded(path: string, limit: number, onStat?: (st: Stats) => void): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    onStat?.(st);
+    const cap = limit + 1;
+    const chunks: Buffer[] = [];
+    let got = 0;
+    // Each read returns ≥ 1 byte, or 0 at end of file; the total never exceeds `cap`.
+    for (let want = Math.min(st.size, limit) + 1; got < cap; want = Math.min(cap - got, 64 * 1024)) {
+      const buf = Buffer.alloc(want);
+      const n = readSync(fd, buf, 0, want, null);
+      if (n === 0) break;
+      chunks.push(buf.subarray(0, n));
+      got += n;
+    }
+    return Buffer.concat(chunks, got);
+  } finally {
+    closeSync(fd);
+  }
+}
