@@ -20,6 +20,7 @@ import { readBody } from './body.js';
 import { sendAccepted, sendError, sendMethodNotAllowed, sseMethods } from './respond.js';
 import { MODERN_ONLY_METHODS } from './mcp-post.js';
 import type { Endpoint, GatewayCore } from './core.js';
+import { validTraceparent } from '../observability/traceparent.js';
 
 export function handleSseOpen(core: GatewayCore, endpoint: Endpoint, principal: Principal, messagesPath: string, res: ServerResponse): void {
   if (endpoint.eras === 'modern') return sendMethodNotAllowed(res, sseMethods(endpoint));
@@ -111,7 +112,8 @@ export async function handleSseMessage(core: GatewayCore, endpoint: Endpoint, pr
     respond,
     cancel,
     log: core.log,
-    traceparent: undefined,
+    // As on /mcp: the POST carrying this message may name its trace (W3C traceparent header).
+    traceparent: validTraceparent(req.headers.traceparent),
     runtime: core.runtime,
     setLogLevel: (l: string) => (session.logLevel = l),
     subscriptions: session.subscriptions,

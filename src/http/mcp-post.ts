@@ -32,6 +32,7 @@ import { limitStatus } from '../ratelimit/http.js';
 import { readBody } from './body.js';
 import { sendAccepted, sendError, sendJson } from './respond.js';
 import type { Endpoint, GatewayCore } from './core.js';
+import { validTraceparent } from '../observability/traceparent.js';
 
 /** Methods answered by an upstream: their legacy replies stream at once, so they can be resumed. */
 const FORWARDED = new Set(['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
@@ -270,7 +271,7 @@ function makeContext(
     respond,
     cancel,
     log: core.log,
-    traceparent: traceparent && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent) ? traceparent : undefined,
+    traceparent: validTraceparent(traceparent),
     runtime: core.runtime,
     setLogLevel: session ? (l) => (session.logLevel = l) : undefined,
     subscriptions: session?.subscriptions,

@@ -11,6 +11,7 @@ import type { CallContext } from '../pipeline/context.js';
 import type { Route } from '../stages/route/route.js';
 import { OTHER, outcomeOfError, type GatewayMetrics } from './metrics.js';
 import { traceparentOf, type Tracing } from './tracing.js';
+import { validTraceparent } from './traceparent.js';
 
 /** What the gateway observes with; absent members are off. */
 export interface Observability {
@@ -35,7 +36,6 @@ const AFTER_FORWARD = 8;
 
 /** Refusals no stage logs on its own (policy refusals are logged by the authorize stage). */
 const REFUSALS_LOGGED = new Set(['ERR_RATE_LIMITED', 'ERR_QUOTA_EXCEEDED']);
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 /** ctx.startedAt (hrtime ns) → performance.now() ms; both read the same monotonic clock. */
 const HR_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 const startMsOf = (ctx: CallContext): number => Number(ctx.startedAt) / 1e6 - HR_OFFSET_MS;
@@ -68,8 +68,7 @@ function begin(ctx: CallContext, obs: Observability): void {
   if (parent === undefined && ctx.client.era === 'modern') {
     // Modern requests may carry their trace context per request, in _meta.
     const meta = ctx.request.params?._meta;
-    const tp = isObject(meta) ? meta.traceparent : undefined;
-    if (typeof tp === 'string' && TRACEPARENT.test(tp)) parent = tp;
+    parent = validTraceparent(isObject(meta) ? meta.traceparent : undefined);
   }
   const startMs = startMsOf(ctx);
   o.marks[0] = startMs;
@@ -89,7 +88,7 @@ function begin(ctx: CallContext, obs: Observability): void {
 
 /** The outcome label: ok, tool_error (a tool's own isError result), or an error-table code. */
 export function outcomeLabel(outcome: CallOutcome): string {
-  if ('error' in outcome) return outcomeOfError(outcome.error.data);
+  if ('error' in outcome) return outcomeOfError(outcome.error);
   return outcome.result.isError === true ? 'tool_error' : 'ok';
 }
 
@@ -127,10 +126,10 @@ export function finish(ctx: CallContext, r: Route | undefined, outcome: CallOutc
     }
     if (obs.tracing && o.span) endSpans(obs.tracing, ctx, o, r, label, end);
   }
-  if ('error' in outcome && REFUSALS_LOGGED.has(outcomeOfError(outcome.error.data))) {
+  if ('error' in outcome && REFUSALS_LOGGED.has(outcomeOfError(outcome.error))) {
     // The rate-limit stage logs nothing itself: say who was refused (never what they sent).
     const p = ctx.principal;
-    ctx.log.info({ call: ctx.id, trace: traceIdOf(ctx), tenant: p.tenant, subject: p.subject, method: ctx.request.method, code: outcomeOfError(outcome.error.data) }, 'ratelimit.refused');
+    ctx.log.info({ call: ctx.id, trace: traceIdOf(ctx), tenant: p.tenant, subject: p.subject, method: ctx.request.method, code: outcomeOfError(outcome.error) }, 'ratelimit.refused');
   }
   if (ctx.log.isLevelEnabled('debug')) {
     const us = Number(process.hrtime.bigint() - ctx.startedAt) / 1000;

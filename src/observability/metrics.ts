@@ -10,7 +10,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { TallyHistogram, type HistogramChild } from './tally-histogram.js';
-import { ERRORS } from '../pipeline/errors.js';
+import { gatewayCodeOf } from '../pipeline/errors.js';
+import type { JsonRpcErrorObject } from '../mcp/jsonrpc.js';
 import type { CaptureStats } from '../audit/capture/writer.js';
 
 /** Label value for anything outside the bounded set. */
@@ -303,8 +304,7 @@ export class GatewayMetrics {
   }
 }
 
-/** The outcome label of an error: its gateway code when it is one of the table, else `upstream_error`. */
-export function outcomeOfError(data: unknown): string {
-  const code = typeof data === 'object' && data !== null ? (data as { portcullis?: unknown }).portcullis : undefined;
-  return typeof code === 'string' && Object.hasOwn(ERRORS, code) ? code : 'upstream_error';
+/** The outcome label of an error: its gateway code when the gateway made it, else `upstream_error`. */
+export function outcomeOfError(error: JsonRpcErrorObject): string {
+  return gatewayCodeOf(error) ?? 'upstream_error';
 }

@@ -9,16 +9,13 @@ import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRat
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { CompiledObservability } from './config.js';
-
-/** A valid W3C traceparent (version 00 layout; the all-zero ids are invalid per the spec). */
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+import { validTraceparent } from './traceparent.js';
 
 /** The parent context an incoming `traceparent` names, or the root context when it is absent or invalid. */
 export function parentFrom(traceparent: string | undefined): Context {
-  if (traceparent === undefined) return ROOT_CONTEXT;
-  const m = TRACEPARENT.exec(traceparent);
-  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return ROOT_CONTEXT;
-  return trace.setSpanContext(ROOT_CONTEXT, { traceId: m[2]!, spanId: m[3]!, traceFlags: parseInt(m[4]!, 16) & TraceFlags.SAMPLED, isRemote: true });
+  const tp = validTraceparent(traceparent);
+  if (tp === undefined) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: tp.slice(3, 35), spanId: tp.slice(36, 52), traceFlags: parseInt(tp.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true });
 }
 
 /** The `traceparent` that names `span` as the parent of the next hop. */

@@ -95,8 +95,24 @@ export class GatewayError extends Error {
   }
 
   toRpcError(): JsonRpcErrorObject {
-    return { code: ERRORS[this.code].rpc, message: this.message, data: { portcullis: this.code, ...this.data } };
+    const e = { code: ERRORS[this.code].rpc, message: this.message, data: { portcullis: this.code, ...this.data } };
+    MADE_HERE.add(e);
+    return e;
   }
+}
+
+/** Error objects the gateway made (toRpcError), as opposed to those an upstream answered. */
+const MADE_HERE = new WeakSet<object>();
+
+/**
+ * The gateway's own code of an error object, or undefined for an error an upstream answered:
+ * an upstream can put `data.portcullis` in its errors too, and must not pose as the gateway
+ * (a refusal counted in metrics and logs, an audit record, a breaker verdict).
+ */
+export function gatewayCodeOf(error: JsonRpcErrorObject): ErrorCode | undefined {
+  if (!MADE_HERE.has(error)) return undefined;
+  const code = (error.data as { portcullis?: unknown } | undefined)?.portcullis;
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code) ? (code as ErrorCode) : undefined;
 }
 
 /** Maps anything thrown inside the pipeline to a GatewayError without leaking internals. */

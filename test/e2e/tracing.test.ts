@@ -201,6 +201,15 @@ describe('tracing off', () => {
         gw = saved;
       }
       assert.ok(web.record.requests.some((r) => r.headers.traceparent === tp));
+      // An invalid one (version ff, an all-zero trace or span id) is not passed on.
+      const invalid = [`ff-${hex(32)}-${hex(16)}-01`, `00-${'0'.repeat(32)}-${hex(16)}-01`, `00-${hex(32)}-${'0'.repeat(16)}-01`];
+      gw = plain;
+      try {
+        for (const bad of invalid) await call('web__echo', { text: 'x' }, { header: bad });
+      } finally {
+        gw = saved;
+      }
+      for (const bad of invalid) assert.ok(!web.record.requests.some((r) => r.headers.traceparent === bad), bad);
     } finally {
       await plain.close();
     }

@@ -13,7 +13,7 @@
  */
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { CallContext } from '../../pipeline/context.js';
-import { ERRORS, GatewayError, type ErrorCode } from '../../pipeline/errors.js';
+import { ERRORS, GatewayError, gatewayCodeOf } from '../../pipeline/errors.js';
 import type { Route } from '../route/route.js';
 import { bound, namesDigest } from '../../audit/records.js';
 import type { RawEventType } from '../../audit/writer.js';
@@ -26,8 +26,6 @@ export const SIDE_EFFECTING: ReadonlySet<string> = new Set(['tools/call']);
 /** Methods that reach an upstream and get decision + outcome records. */
 const AUDITED: ReadonlySet<string> = new Set(['tools/call', 'prompts/get', 'completion/complete', 'resources/read', 'resources/subscribe', 'resources/unsubscribe']);
 
-const CODE_BY_RPC = new Map<number, ErrorCode>();
-for (const [k, v] of Object.entries(ERRORS)) if (v.rpc < -31000 && v.rpc > -32000 && !CODE_BY_RPC.has(v.rpc)) CODE_BY_RPC.set(v.rpc, k as ErrorCode);
 
 function actorOf(ctx: CallContext): Record<string, unknown> {
   const p = ctx.principal;
@@ -93,7 +91,8 @@ export function auditOutcome(ctx: CallContext, r: Route | undefined, outcome: Ca
   if (!w) return;
   const err = 'error' in outcome ? outcome.error : undefined;
   const data = (err?.data ?? {}) as { portcullis?: unknown; rule?: unknown; reason?: unknown };
-  const code = err ? (typeof data.portcullis === 'string' ? data.portcullis : CODE_BY_RPC.get(err.code)) : undefined;
+  // The gateway's code only for errors it made: an upstream's error is recorded as its own.
+  const code = err ? gatewayCodeOf(err) : undefined;
   if (!ctx.auditDecided) {
     ctx.auditDecided = true;
     const result = code === 'ERR_APPROVAL_REQUIRED' ? 'require_approval' : 'deny';

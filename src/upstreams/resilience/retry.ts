@@ -4,7 +4,7 @@
  * completion/complete) and tools the operator names idempotent; any other tools/call reaches the
  * upstream at most once, because a timeout says nothing about whether it ran.
  */
-import { ERRORS } from '../../pipeline/errors.js';
+import { ERRORS, gatewayCodeOf } from '../../pipeline/errors.js';
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { CompiledRetry } from './compile.js';
 import type { Verdict } from './breaker.js';
@@ -31,8 +31,7 @@ function failureCode(o: CallOutcome): string | undefined {
   if (!('error' in o)) return undefined;
   const code = FAILURES.get(o.error.code);
   if (code === undefined) return undefined;
-  const data = o.error.data as { portcullis?: unknown } | undefined;
-  return data?.portcullis === code ? code : undefined;
+  return gatewayCodeOf(o.error) === code ? code : undefined;
 }
 
 /**
@@ -42,8 +41,7 @@ function failureCode(o: CallOutcome): string | undefined {
 export function verdictOf(o: CallOutcome): Verdict {
   if (!('error' in o)) return 'success';
   if (failureCode(o) !== undefined) return 'failure';
-  const data = o.error.data as { portcullis?: unknown } | undefined;
-  if (data?.portcullis === 'ERR_CANCELLED' && o.error.code === ERRORS.ERR_CANCELLED.rpc) return 'neutral';
+  if (gatewayCodeOf(o.error) === 'ERR_CANCELLED') return 'neutral';
   return 'success';
 }
 

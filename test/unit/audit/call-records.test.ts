@@ -21,6 +21,7 @@ import type { CallOutcome } from '../../../src/mcp/jsonrpc.js';
 import type { CallContext } from '../../../src/pipeline/context.js';
 import type { Route } from '../../../src/stages/route/route.js';
 import { silentLogger } from '../../../src/observability/logger.js';
+import { ERRORS, GatewayError, type ErrorCode } from '../../../src/pipeline/errors.js';
 import { auditCfg, records, segmentLines, tempDir } from './writer-helpers.js';
 
 const dir = tempDir();
@@ -43,7 +44,7 @@ interface Input {
   rule: string | undefined;
   reason: string | undefined;
   trace: boolean;
-  outcome: { kind: 'result'; text: string; isError: boolean } | { kind: 'error'; code: number; portcullis: string | undefined };
+  outcome: { kind: 'result'; text: string; isError: boolean } | { kind: 'error'; code: number; portcullis: string | undefined; fromUpstream: boolean };
 }
 
 const hostile = fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.constantFrom('a"b\\c', 'line\nbreak', '\u2028\u2029', '\u001b[31m|=', '\ud800', 'x'.repeat(300)));
@@ -62,7 +63,7 @@ const input: fc.Arbitrary<Input> = fc.record({
   trace: fc.boolean(),
   outcome: fc.oneof(
     fc.record({ kind: fc.constant('result' as const), text: hostile, isError: fc.boolean() }),
-    fc.record({ kind: fc.constant('error' as const), code: fc.integer({ min: -32800, max: 0 }), portcullis: fc.option(fc.constantFrom('ERR_UPSTREAM_TIMEOUT', 'ERR_CANCELLED', 'ERR_POLICY_DENIED'), { nil: undefined }) }),
+    fc.record({ kind: fc.constant('error' as const), code: fc.integer({ min: -32800, max: 0 }), portcullis: fc.option(fc.constantFrom('ERR_UPSTREAM_TIMEOUT', 'ERR_CANCELLED', 'ERR_POLICY_DENIED'), { nil: undefined }), fromUpstream: fc.boolean() }),
   ),
 });
 
@@ -130,7 +131,14 @@ describe('call records', () => {
           // Half the results go through the reply first, as in handleCall; the others are serialised by the stage.
           if (x.outcome.text.length % 2 === 0) relayable({ jsonrpc: '2.0', id: 1, result });
         } else {
-          outcome = { error: { code: x.outcome.code, message: 'm', ...(x.outcome.portcullis ? { data: { portcullis: x.outcome.portcullis } } : {}) } };
+          const o = x.outcome;
+          // The gateway's own errors come from toRpcError; an upstream may put the same data in its answer.
+          outcome = {
+            error:
+              o.portcullis !== undefined && !o.fromUpstream
+                ? Object.assign(new GatewayError(o.portcullis as ErrorCode, 'm').toRpcError(), { code: o.code })
+                : { code: o.code, message: 'm', ...(o.portcullis ? { data: { portcullis: o.portcullis } } : {}) },
+          };
         }
         auditOutcome(ctx, r, outcome);
         seen.push({ x, tenant: x.tenant });
@@ -170,17 +178,18 @@ describe('call records', () => {
         assert.equal(out.type, 'tool.call.result');
         assert.deepEqual(out.result, { bytes: Buffer.byteLength(text), hmac_sha256: hmac(x.tenant, text), is_error: x.outcome.isError, keys: ['content', 'isError'] });
       } else {
-        const p = x.outcome.portcullis;
+        // An upstream's error claiming a gateway code is recorded as the upstream's own.
+        const p = x.outcome.fromUpstream ? undefined : x.outcome.portcullis;
         assert.equal(out.type, p === 'ERR_UPSTREAM_TIMEOUT' ? 'tool.call.timeout' : p === 'ERR_CANCELLED' ? 'tool.call.cancelled' : 'tool.call.error');
         assert.equal(out.error.code, x.outcome.code);
-        if (p !== undefined) assert.equal(out.error.portcullis, p);
+        assert.equal(out.error.portcullis, p);
       }
     }
   });
 
   it('a call refused before the audit stage gets a deny decision with its code, rule and reason (the error message)', async () => {
-    const x: Input = { tenant: 'acme', subject: 'u"1', clientId: undefined, tool: 't', upstream: 'up', view: 'v', id: 'refused-1', args: { a: 1 }, rule: undefined, reason: undefined, trace: false, outcome: { kind: 'error', code: -32001, portcullis: 'ERR_POLICY_DENIED' } };
-    auditOutcome(ctxOf(x, undefined), routeOf(x), { error: { code: -31003, message: 'because "x"', data: { portcullis: 'ERR_POLICY_DENIED', rule: 'deny-\u2028rule' } } });
+    const x: Input = { tenant: 'acme', subject: 'u"1', clientId: undefined, tool: 't', upstream: 'up', view: 'v', id: 'refused-1', args: { a: 1 }, rule: undefined, reason: undefined, trace: false, outcome: { kind: 'error', code: -32001, portcullis: 'ERR_POLICY_DENIED', fromUpstream: false } };
+    auditOutcome(ctxOf(x, undefined), routeOf(x), { error: new GatewayError('ERR_POLICY_DENIED', 'because "x"', { data: { rule: 'deny-\u2028rule' } }).toRpcError() });
     await svc.drain();
     const lines = segmentLines(dir, 't-acme');
     const mine = lines.filter((l) => (JSON.parse(l) as { call?: string }).call === 'refused-1');
@@ -191,6 +200,6 @@ describe('call records', () => {
     assert.deepEqual(dec.decision, { code: 'ERR_POLICY_DENIED', reasons: ['because "x"'], result: 'deny', rules: ['deny-\u2028rule'] });
     const out = JSON.parse(mine[1]!) as OutcomeRec;
     assert.equal(out.type, 'tool.call.error');
-    assert.deepEqual(out.error, { code: -31003, portcullis: 'ERR_POLICY_DENIED' });
+    assert.deepEqual(out.error, { code: ERRORS.ERR_POLICY_DENIED.rpc, portcullis: 'ERR_POLICY_DENIED' });
   });
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { register } from 'prom-client';
 import { GatewayMetrics, LabelCap, OTHER, outcomeOfError, type CallFacts } from '../../../src/observability/metrics.js';
+import { GatewayError } from '../../../src/pipeline/errors.js';
 
 const facts = (o: Partial<CallFacts> = {}): CallFacts => ({
   tenant: 't',
@@ -51,10 +52,12 @@ test('denials are counted by code; outcomes come from the error table only', asy
   assert.match(text, /portcullis_denials_total\{tenant="t",code="ERR_RATE_LIMITED"\} 1/);
   assert.match(text, /portcullis_denials_total\{tenant="t",code="ERR_POLICY_DENIED"\} 1/);
   assert.doesNotMatch(text, /code="upstream_error"/);
-  assert.equal(outcomeOfError({ portcullis: 'ERR_RATE_LIMITED' }), 'ERR_RATE_LIMITED');
-  assert.equal(outcomeOfError({ portcullis: 'ERR_MADE_UP' }), 'upstream_error');
-  assert.equal(outcomeOfError({ portcullis: '__proto__' }), 'upstream_error');
-  assert.equal(outcomeOfError(undefined), 'upstream_error');
+  assert.equal(outcomeOfError(new GatewayError('ERR_RATE_LIMITED').toRpcError()), 'ERR_RATE_LIMITED');
+  // What an upstream answered is its own error, whatever its data claims.
+  for (const portcullis of ['ERR_RATE_LIMITED', 'ERR_POLICY_DENIED', 'ERR_MADE_UP', '__proto__']) {
+    assert.equal(outcomeOfError({ code: -31001, message: 'x', data: { portcullis } }), 'upstream_error', portcullis);
+  }
+  assert.equal(outcomeOfError({ code: -32000, message: 'x' }), 'upstream_error');
 });
 
 test('auth reasons are capped and the global registry is untouched', async () => {
