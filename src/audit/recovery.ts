@@ -8,7 +8,8 @@
 import { createHash, hash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, ftruncateSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
-import { CompactRange } from './merkle.js';
+import { CompactRange, type CompactRangeState } from './merkle.js';
+import { RETENTION_FILE } from './retention.js';
 import { parseCheckpoint } from './checkpoint.js';
 import { checkpointName, checkpointsDir, listCheckpoints, listSegments } from './segment.js';
 import { OUTCOME_TYPES } from './records.js';
@@ -48,17 +49,53 @@ export function leafOf(line: Buffer | string): Buffer {
   return createHash('sha256').update(Buffer.of(0)).update(line).digest();
 }
 
-/** Recovers the log in `dir`; `keepLeaves` also returns every leaf hash. */
+/** Where the records on disk start: 0, or a retention cut's `first_seq` with its chain and tree state. */
+interface Start {
+  seq: number;
+  prev: string;
+  range: CompactRange;
+}
+
+/**
+ * The start of a log cut by retention (retention.ts writes `retention.json` before it deletes),
+ * or of a whole log. A `retention.json` that cannot be used is an alarm, not a reason to start
+ * from 0: the records it describes are gone.
+ */
+function startOf(dir: string): Start | { alarm: string } {
+  let raw: string;
+  try {
+    raw = readFileSync(join(dir, RETENTION_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, prev: '', range: new CompactRange() };
+    return { alarm: `${RETENTION_FILE} cannot be read: ${(e as Error).message}` };
+  }
+  try {
+    const j = JSON.parse(raw) as { first_seq?: unknown; prev?: unknown; frontier?: unknown };
+    const range = CompactRange.fromJSON(j.frontier as CompactRangeState);
+    if (!Number.isSafeInteger(j.first_seq) || typeof j.prev !== 'string' || range.size !== j.first_seq) throw new Error('fields do not agree');
+    return { seq: j.first_seq as number, prev: j.prev, range };
+  } catch (e) {
+    return { alarm: `${RETENTION_FILE} is damaged: ${(e as Error).message}` };
+  }
+}
+
+/**
+ * Recovers the log in `dir`; `keepLeaves` also returns every leaf hash (not for a log cut by
+ * retention: the deleted leaves are gone, so no consistency proof can be built from them).
+ */
 export function recoverLog(dir: string, keepLeaves: boolean): RecoveredLog {
-  const segments = listSegments(dir);
-  const range = new CompactRange();
-  const leaves: Buffer[] | undefined = keepLeaves ? [] : undefined;
+  const start0 = startOf(dir);
+  if ('alarm' in start0) return { size: 0, prev: '', range: new CompactRange(), bytesTruncated: 0, openDecisions: [], alarm: start0.alarm };
+  // Segments wholly before the cut are leftovers of a retention pass that crashed before unlinking.
+  const segments = listSegments(dir).filter((seg) => seg.firstSeq >= start0.seq);
+  const range = start0.range;
+  const leaves: Buffer[] | undefined = keepLeaves && start0.seq === 0 ? [] : undefined;
   const open = new Map<string, OpenDecision>();
   const cps = listCheckpoints(dir);
   const cpSize = cps.length > 0 ? (cps[cps.length - 1] as number) : undefined;
-  let rootAtCp: Buffer | undefined = cpSize === 0 ? range.root() : undefined;
-  let seq = 0;
-  let prev = '';
+  let rootAtCp: Buffer | undefined = cpSize === start0.seq ? range.root() : undefined;
+  let seq = start0.seq;
+  let prev = start0.prev;
   let alarm: string | undefined;
   let bytesTruncated = 0;
   let last: RecoveredLog['last'];

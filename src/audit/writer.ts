@@ -285,6 +285,10 @@ export class LogWriter {
     ensureLogDir(dir);
     const rec = recoverLog(dir, deps.witnesses.length > 0);
     const w = new LogWriter(deps, rec);
+    if (deps.witnesses.length > 0 && rec.leaves === undefined && !rec.alarm) {
+      // A log cut by retention has lost the leaves a consistency proof would need.
+      deps.log.warn({ log: deps.logId }, 'audit.witness_proofs_unavailable');
+    }
     if (rec.alarm) {
       deps.log.error({ log: deps.logId, alarm: rec.alarm }, 'audit.alarm');
       return w;
@@ -524,10 +528,12 @@ export class LogWriter {
     if (this.fd === undefined) {
       ensureLogDir(this.dir);
       this.fd = openSegment(join(this.dir, segmentName(firstSeq)), this.deps.io.dsync === true);
-      syncDir(this.dir);
+      // The new segment's state before anything that can throw: a failed directory sync must not
+      // leave the old segment's length to truncate the new file to (zeros).
       this.segFirst = firstSeq;
       this.segBytes = 0;
       this.segOpenedAt = Date.now();
+      syncDir(this.dir);
     }
     await this.deps.io.write(this.fd, buf, this.segBytes);
     // An O_DSYNC segment's write is already durable; otherwise one fdatasync per batch.
@@ -677,6 +683,11 @@ export class LogWriter {
     await this.drain();
     this.closed = true;
     const st = this.stats;
+    if (this.queued > 0) {
+      // The disk failed and did not come back before close: these records were sequenced but never
+      // written, and the next open reuses their seqs. Say so, loudly, with the range.
+      this.deps.log.error({ log: this.logId, records: this.queued, fromSeq: this.size - this.queued, toSeq: this.size - 1, failure: st.failure }, 'audit.records_lost_at_close');
+    }
     this.deps.log.info({ log: this.logId, records: st.records, batches: st.batches, syncs: st.syncs, syncWallMsAvg: st.syncs > 0 ? Math.round((this.syncMs / st.syncs) * 1000) / 1000 : 0, bytes: st.bytes, checkpoints: st.checkpoints }, 'audit.log_closed');
     clearInterval(this.cpTimer);
     if (this.timer) clearTimeout(this.timer);

@@ -117,6 +117,26 @@ describe('audit writer', () => {
     all.forEach((r, i) => assert.equal(r.seq, i));
   });
 
+  it('closing on a dead disk says which sequenced records were never written', async () => {
+    const dir = newDir();
+    const io = new CountingIo();
+    const errors: { msg: string; o: Record<string, unknown> }[] = [];
+    const log = { ...silentLogger, error: (o: Record<string, unknown>, msg: string) => void errors.push({ msg, o }) } as unknown as typeof silentLogger;
+    const svc = new AuditService(auditCfg(dir, { groupCommit: '1ms' }), log, { io });
+    svc.open();
+    const w = svc.tenantLog('acme')!;
+    await w.append('authn.failure', { n: 0 }, true);
+    io.fail = 'EIO';
+    for (let i = 1; i <= 5; i++) w.append('authn.failure', { n: i }, false);
+    await w.drain();
+    await svc.close();
+    const lost = errors.find((e) => e.msg === 'audit.records_lost_at_close');
+    assert.ok(lost, JSON.stringify(errors));
+    assert.equal(lost.o.log, 't-acme');
+    assert.ok((lost.o.records as number) >= 5);
+    assert.equal(lost.o.toSeq, (lost.o.fromSeq as number) + (lost.o.records as number) - 1);
+  });
+
   it('canonical() equals the canonicalize package (RFC 8785) on arbitrary JSON', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
