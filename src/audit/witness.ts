@@ -148,7 +148,9 @@ export class HttpWitness implements Witness {
     private readonly log: Logger,
   ) {}
 
+  /** Rejects without sending once close() was called (nothing more is sent or retried). */
   async submit(s: WitnessSubmission): Promise<void> {
+    if (this.closed) throw new Error(`witness ${this.name} is closed: checkpoint of size ${s.size} not sent`);
     this.pending.set(s.logId, s);
     const prev = this.timers.get(s.logId);
     if (prev) {
@@ -178,7 +180,8 @@ export class HttpWitness implements Witness {
         status = await this.post(s);
       }
       if (status !== 'ok') throw new Error(typeof status === 'number' ? `HTTP 409: the witness holds size ${status}` : status);
-      this.acked.set(logId, s.size);
+      // Only ever forward: an older POST answered after a newer one must not move the proof base back.
+      this.acked.set(logId, Math.max(this.acked.get(logId) ?? 0, s.size));
       if (this.pending.get(logId) === s) this.pending.delete(logId);
       this.backoff.delete(logId);
     } catch (e) {
@@ -228,7 +231,10 @@ export class HttpWitness implements Witness {
     return `HTTP ${res.status}`;
   }
 
-  /** No more retries; a POST already sent (the final checkpoint's, at shutdown) gets its answer, within `timeout`. */
+  /**
+   * No more retries; a POST already sent (the final checkpoint's, at shutdown) gets its answer,
+   * within `timeout`. A submit() after close() rejects without sending.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);

@@ -24,6 +24,11 @@ export interface SinkManagerOptions {
   productVersion: string;
   /** How often to look for new log directories. Default 5 s. */
   rescanMs?: number;
+  /**
+   * A failed delivery attempt, or a runner that could not be created (its secret or TLS file
+   * unreadable: attempt counts the rescans that failed; sink and log are '*' when the log
+   * directory itself could not be listed).
+   */
   onError?: (sink: string, logId: string, e: unknown, attempt: number) => void;
   /** Durable record count of a log (the audit service's `stats().logs[id].durable`): later records wait. */
   durable?: (logId: string) => number | undefined;
@@ -68,6 +73,11 @@ export async function createSink(s: CompiledSink, resolveSecret: ResolveSecret, 
 export class SinkManager {
   readonly #o: SinkManagerOptions;
   readonly #runners = new Map<string, SinkRunner>();
+  /** (sink, log) pairs wanted but whose runner could not be created: why, and how many rescans failed. */
+  readonly #failed = new Map<string, { logId: string; reason: string; attempts: number }>();
+  /** Why the last listing of the log directory failed, and how many in a row. */
+  #scanError: { reason: string; attempts: number } | undefined;
+  #scan: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #wakeTimer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -80,26 +90,51 @@ export class SinkManager {
   async start(): Promise<void> {
     await this.rescan();
     if (this.#o.sinks.length === 0) return;
-    this.#timer = setInterval(() => void this.rescan().catch(() => {}), this.#o.rescanMs ?? 5000);
+    // rescan() reports its failures through onError and never rejects.
+    this.#timer = setInterval(() => void this.rescan(), this.#o.rescanMs ?? 5000);
     this.#timer.unref();
   }
 
-  /** Starts runners for log directories that appeared since the last scan. */
-  async rescan(): Promise<void> {
+  /**
+   * Starts runners for log directories that appeared since the last scan, and retries those that
+   * could not be created. A (sink, log) whose runner cannot be created (its secret or TLS file
+   * unreadable) is reported through onError, counts as backpressure for that log (its records
+   * cannot be delivered: fail closed) and does not stop the others. Never rejects; one scan at a
+   * time (a call during a scan waits for it).
+   */
+  rescan(): Promise<void> {
+    this.#scan ??= this.#rescan().finally(() => (this.#scan = undefined));
+    return this.#scan;
+  }
+
+  async #rescan(): Promise<void> {
     if (this.#stopped || this.#o.sinks.length === 0) return;
     let ids: string[];
     try {
       ids = (await readdir(join(this.#o.auditDir, 'logs'))).filter((n) => LOG_ID.test(n));
+      this.#scanError = undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return void (this.#scanError = undefined);
+      const attempts = (this.#scanError?.attempts ?? 0) + 1;
+      this.#scanError = { reason: e instanceof Error ? e.message : String(e), attempts };
+      this.#o.onError?.('*', '*', e, attempts);
+      return;
     }
     for (const logId of ids) {
       for (const s of this.#o.sinks) {
         const key = `${s.name}\u0000${logId}`;
         if (!sinkWantsLog(s, logId) || this.#runners.has(key)) continue;
-        const sink = await createSink(s, this.#o.resolveSecret, this.#o.productVersion);
-        if (this.#stopped) return void (await sink.close());
+        let sink: Sink;
+        try {
+          sink = await createSink(s, this.#o.resolveSecret, this.#o.productVersion);
+        } catch (e) {
+          const attempts = (this.#failed.get(key)?.attempts ?? 0) + 1;
+          this.#failed.set(key, { logId, reason: e instanceof Error ? e.message : String(e), attempts });
+          this.#o.onError?.(s.name, logId, e, attempts);
+          continue;
+        }
+        this.#failed.delete(key);
+        if (this.#stopped) return void (await sink.close().catch(() => undefined));
         const runner = new SinkRunner({
           logDir: join(this.#o.auditDir, 'logs', logId),
           logId,
@@ -135,6 +170,14 @@ export class SinkManager {
    * tenant's lagging sink must not refuse another tenant's calls. Without, any log's (health).
    */
   backpressure(logId?: string): string | undefined {
+    for (const [key, f] of this.#failed) {
+      if (logId !== undefined && f.logId !== logId) continue;
+      return `audit sink ${key.split('\u0000')[0]}/${f.logId} cannot start: ${f.reason}`;
+    }
+    // The log directory cannot be listed: a log no runner knows of yet may have no sink either.
+    if (this.#scanError && (logId === undefined || this.#o.sinks.some((s) => sinkWantsLog(s, logId) && !this.#runners.has(`${s.name}\u0000${logId}`)))) {
+      return `audit sinks cannot scan the log directory: ${this.#scanError.reason}`;
+    }
     for (const r of this.#runners.values()) {
       if (logId !== undefined && r.logId !== logId) continue;
       const why = r.backpressure();
@@ -172,6 +215,7 @@ export class SinkManager {
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
     await Promise.all([...this.#runners.values()].map((r) => r.stop(graceMs)));
     this.#runners.clear();
+    this.#failed.clear();
   }
 }
 

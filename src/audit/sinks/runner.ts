@@ -9,6 +9,11 @@ import { measureLag, readBatch, type SinkBatch, type SinkLag } from './tail.js';
 import type { Sink } from './sink.js';
 import type { CompiledSinkCommon } from './config.js';
 
+/** While backing off, the lag is re-measured at most this often (wake() after each sync)… */
+const LAG_REFRESH_MIN_MS = 100;
+/** …and at least this often (or every poll interval, when shorter). */
+const LAG_REFRESH_MAX_MS = 1000;
+
 /** Runner settings (a compiled sink's numbers). */
 /** Delivery settings come straight from the compiled sink. */
 export interface SinkRunnerOptions extends Pick<CompiledSinkCommon, 'batch' | 'pollMs' | 'timeoutMs' | 'retry' | 'highWater' | 'onSinkFailure'> {
@@ -103,7 +108,7 @@ export class SinkRunner {
     return undefined;
   }
 
-  /** Sleeps `ms`; stop() always interrupts, wake() only when `wakeable` (a poll, never a backoff). */
+  /** Sleeps `ms`; stop() always interrupts, wake() only when `wakeable` (a poll, or a lag re-measure during a backoff). */
   #sleep(ms: number, wakeable: boolean): Promise<void> {
     const signal = this.#stop.signal;
     if (signal.aborted) return Promise.resolve();
@@ -122,6 +127,30 @@ export class SinkRunner {
 
   async #refreshLag(): Promise<void> {
     this.#lag = await measureLag(this.#o.logDir, this.#cursor, this.#o.now?.() ?? Date.now());
+  }
+
+  /**
+   * The backoff after a failed attempt: nothing is delivered before it ends (wake() cannot cut it
+   * short), but the lag is re-measured meanwhile — after a wake() (new durable records) and at
+   * least every poll interval (capped at 1 s), never twice within 100 ms — so that backpressure()
+   * trips the high-water mark during an outage instead of after the backoff. The measurements run
+   * in this loop, one at a time; stop() ends it.
+   */
+  async #backoffSleep(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    const every = Math.min(LAG_REFRESH_MAX_MS, Math.max(LAG_REFRESH_MIN_MS, this.#o.pollMs));
+    let last = Date.now();
+    while (!this.#stop.signal.aborted) {
+      // Rate limit: a burst of wakes (one per sync) costs at most one measurement per 100 ms.
+      const gap = Math.min(until, last + LAG_REFRESH_MIN_MS) - Date.now();
+      if (gap > 0) await this.#sleep(gap, false);
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await this.#sleep(Math.min(left, every), true);
+      if (this.#stop.signal.aborted || Date.now() >= until) return;
+      last = Date.now();
+      await this.#refreshLag().catch(() => undefined);
+    }
   }
 
   /** Exponential backoff with "equal jitter": half fixed, half random, capped. */
@@ -178,7 +207,7 @@ export class SinkRunner {
         // Delivery, a read of the log or the cursor write failed: retry the same cursor later.
         this.#noteFailure(e, ++attempt);
         await this.#refreshLag().catch(() => undefined);
-        await this.#sleep(this.#backoff(attempt), false);
+        await this.#backoffSleep(this.#backoff(attempt));
         continue;
       }
       attempt = 0;

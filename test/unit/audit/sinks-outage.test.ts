@@ -4,7 +4,7 @@
 // refuses side-effecting calls), and still nothing is dropped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -167,6 +167,89 @@ describe('I6: the local log is the spool', () => {
     } finally {
       m.detach();
       await m.stop();
+      await svc.close();
+    }
+  });
+
+  it('I6: during a long retry backoff the lag stays fresh: past the mark within about a second, with no delivery attempt meanwhile', async () => {
+    const cfg = compileAudit(AuditConfig.parse({ dir: join(dir, 'svc-backoff'), checkpointInterval: '200ms', groupCommit: '1ms', origin: 'bo' }), dir, dir);
+    const svc = new AuditService(cfg, silentLogger);
+    svc.open();
+    const sinks = compileSinks(
+      AuditSinksConfig.parse([{ name: 'siem', kind: 'webhook', url, secret: { env: 'UNUSED' }, poll: '250ms', timeout: '2s', retry: { initial: '8s', max: '8s' }, highWater: { bytes: '8kb', age: '15m' } }]),
+      dir,
+    );
+    const attempts: number[] = [];
+    rx.down = true;
+    await svc.tenantLog('acme')!.append('authn.failure', { actor: { sub: 'a' } }, true);
+    const m = await attachSinks(svc, { auditDir: cfg.dir, sinks, resolveSecret: async () => 'k', productVersion: '1', rescanMs: 50, onError: (_s, logId, _e, attempt) => void (logId === 't-acme' && attempts.push(attempt)) });
+    try {
+      // The first delivery is refused: the runner now backs off for 4 to 8 s.
+      await waitFor('the first attempt refused', () => attempts.length > 0, 5000);
+      assert.equal(m.backpressure('t-acme'), undefined);
+      const log = svc.tenantLog('acme')!;
+      for (let i = 0; i < 2000; i++) log.append('tool.call.decision', { call: `b${i}`, target: { tool: 'x' }, decision: { result: 'deny' } }, false);
+      await log.drain();
+      const t0 = Date.now();
+      await waitFor('past the mark', () => svc.unavailable('acme') !== undefined, 1500);
+      assert.ok(Date.now() - t0 < 1500);
+      assert.match(String(svc.unavailable('acme')), /audit sink siem\/t-acme is \d+ bytes behind \(high-water 8192\)/);
+      assert.deepEqual(attempts, [1], 'the lag is re-measured, nothing is delivered before the backoff ends');
+      const s0 = Date.now();
+      await m.stop(100);
+      assert.ok(Date.now() - s0 < 2000, 'stop() ends the backoff and its lag timer');
+    } finally {
+      rx.down = false;
+      m.detach();
+      await m.stop(100);
+      await svc.close();
+    }
+  });
+
+  it('a runner that cannot be created (secret unreadable) is reported, fails its log closed, does not stop the other sinks, and is retried', async () => {
+    const cfg = compileAudit(AuditConfig.parse({ dir: join(dir, 'svc-rescan'), checkpointInterval: '200ms', groupCommit: '1ms', origin: 'rs' }), dir, dir);
+    const svc = new AuditService(cfg, silentLogger);
+    svc.open();
+    const archive = join(dir, 'rs-archive.jsonl');
+    const sinks = compileSinks(
+      AuditSinksConfig.parse([
+        { name: 'siem', kind: 'webhook', url, secret: { env: 'SIEM_KEY' }, poll: '50ms', timeout: '2s', retry: { initial: '20ms', max: '200ms' }, highWater: { bytes: '1gb', age: '15m' } },
+        { name: 'archive', kind: 'file', path: archive, poll: '50ms' },
+      ]),
+      dir,
+    );
+    let failing = false;
+    const errors: { sink: string; logId: string; msg: string; attempt: number }[] = [];
+    const m = await attachSinks(svc, {
+      auditDir: cfg.dir,
+      sinks,
+      productVersion: '1',
+      rescanMs: 50,
+      resolveSecret: async () => {
+        if (failing) throw new Error('secret SIEM_KEY unreadable');
+        return 'k';
+      },
+      onError: (sink, logId, e, attempt) => void errors.push({ sink, logId, msg: (e as Error).message, attempt }),
+    });
+    try {
+      failing = true;
+      // A tenant log created now: its webhook runner cannot be created while the secret fails.
+      const log = svc.tenantLog('acme')!;
+      await log.append('authn.failure', { actor: { sub: 'a' } }, true);
+      const acme = (): typeof errors => errors.filter((e) => e.sink === 'siem' && e.logId === 't-acme');
+      await waitFor('the failure reported, and retried', () => acme().length >= 2, 5000);
+      assert.deepEqual(acme().slice(0, 2), [1, 2].map((attempt) => ({ sink: 'siem', logId: 't-acme', msg: 'secret SIEM_KEY unreadable', attempt })));
+      assert.match(String(svc.unavailable('acme')), /audit sink siem\/t-acme cannot start: secret SIEM_KEY unreadable/);
+      assert.match(String(m.backpressure('t-acme')), /cannot start/);
+      // The other sink of the same log got its runner all the same.
+      await waitFor('archive delivers acme', () => existsSync(archive) && readFileSync(archive, 'utf8').includes('"log":"rs/acme"'), 5000);
+      failing = false;
+      await waitFor('siem delivers acme once its runner exists', () => (rx.seen.get('rs/acme')?.size ?? 0) >= 1, 5000);
+      await waitFor('acme open again', () => svc.unavailable('acme') === undefined, 5000);
+      assert.equal(m.backpressure('t-acme'), undefined);
+    } finally {
+      m.detach();
+      await m.stop(100);
       await svc.close();
     }
   });

@@ -91,6 +91,77 @@ describe('http witness retries', () => {
   });
 });
 
+describe('http witness ordering and close', () => {
+  const note = (size: number): string => signCheckpoint({ origin: 'gw/acme', size, root: randomBytes(32) }, { name: 'gw/acme', ...generateKeyPairSync('ed25519') });
+  const sub = (size: number, asked?: number[]) => ({
+    logId: 't-acme',
+    text: note(size),
+    size,
+    root: Buffer.alloc(32),
+    proof: (from: number) => {
+      asked?.push(from);
+      return [];
+    },
+  });
+
+  it('an older POST answered after a newer one does not move the acknowledged size back', async () => {
+    const froms: number[] = [];
+    let first: (() => void) | undefined;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        froms.push((JSON.parse(body) as { from: number }).from);
+        // The first POST (size 10) is held until released; the others are answered at once.
+        if (froms.length === 1) first = () => void (res.headersSent || res.writeHead(200).end());
+        else res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const w = new HttpWitness('h', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/w`, headers: {}, timeoutMs: 5000 }, silentLogger);
+    try {
+      const p10 = w.submit(sub(10));
+      const end = Date.now() + 5000;
+      while (!first && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(first, 'the first POST arrived');
+      await w.submit(sub(20)); // acknowledged: the witness holds 20
+      first();
+      await p10; // the older answer arrives last
+      const asked: number[] = [];
+      await w.submit(sub(30, asked));
+      assert.deepEqual(froms, [0, 0, 20], 'the next proof starts at 20, the largest size acknowledged');
+      assert.deepEqual(asked, [20]);
+    } finally {
+      first?.();
+      await w.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('submit() after close() rejects and sends nothing', async () => {
+    let posts = 0;
+    const server = createServer((req, res) => {
+      posts += 1;
+      req.resume();
+      req.on('end', () => res.writeHead(200).end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const w = new HttpWitness('h', { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/w`, headers: {}, timeoutMs: 2000 }, silentLogger);
+    try {
+      await w.submit(sub(5));
+      assert.equal(posts, 1);
+      await w.close();
+      await assert.rejects(w.submit(sub(6)), /witness h is closed: checkpoint of size 6 not sent/);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(posts, 1, 'nothing sent after close()');
+    } finally {
+      await w.close();
+      server.close();
+    }
+  });
+});
+
 describe('audit.witnessService config', () => {
   it('accepts verifier keys and names a bad entry with its path', () => {
     const good = verifierKey('gw-a/system', generateKeyPairSync('ed25519').publicKey);
