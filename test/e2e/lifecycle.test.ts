@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoPath, tsNode } from '../helpers/gateway.js';
 import { jsonLines } from '../helpers/json-lines.js';
+import { runningPid } from '../helpers/procs.js';
 
 const MODERN = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -28,16 +29,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
   }
 }
 
-/** Alive and not a zombie (PID 1 in a container may never reap re-parented processes). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+const alive = runningPid;
 
 function childrenOf(pid: number): number[] {
   const out: number[] = [];

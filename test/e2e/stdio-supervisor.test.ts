@@ -6,13 +6,13 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openStdioLink, type StdioLink } from '../../src/upstreams/stdio/link.js';
 import { LinkSupervisor, type SupervisorPolicy } from '../../src/upstreams/supervisor.js';
 import { liveChildPids, reapAll } from '../../src/upstreams/children.js';
 import { spawnStdioProcess, type StdioProcess } from '../../src/upstreams/stdio/process.js';
+import { runningPid } from '../helpers/procs.js';
 import { GatewayError } from '../../src/pipeline/errors.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { alive, callOpts, codeOf, fixtureConfig, REPO_ROOT, textOf } from '../fixtures/stdio/config.js';
@@ -108,16 +108,7 @@ describe('reaping and orphans (security checklist D1)', () => {
     await waitFor(() => links.every((l) => l.closed), 'links see the exit');
   });
 
-  /** Alive and not a zombie: an orphan re-parented to a PID 1 that never reaps stays a zombie. */
-  function running(pid: number): boolean {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      return state !== 'Z' && state !== 'X';
-    } catch {
-      return false;
-    }
-  }
+  const running = runningPid;
 
   /**
    * A child that starts a helper in its own process group (as a wrapper such as a package runner
