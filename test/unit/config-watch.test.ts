@@ -35,13 +35,18 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const config = (port: number) => `gateway:\n  port: ${port}\nupstreams:\n  - {name: a, kind: stdio, command: a}\n`;
 
-test('a valid edit swaps in a new version; a broken edit keeps the old snapshot', async (t) => {
+/** A config file (port 1111) in a fresh directory, its snapshot holder and a capturing logger. */
+function watchedConfig(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'portcullis.yaml');
   writeFileSync(file, config(1111));
   const holder = new SnapshotHolder(loadConfigFile(file, {}));
-  const { log, entries } = captureLogger();
+  return { dir, file, holder, ...captureLogger() };
+}
+
+test('a valid edit swaps in a new version; a broken edit keeps the old snapshot', async (t) => {
+  const { dir, file, holder, log, entries } = watchedConfig(t);
   const swaps: number[] = [];
   holder.onSwap((next) => swaps.push(next.version));
 
@@ -80,12 +85,7 @@ test('a valid edit swaps in a new version; a broken edit keeps the old snapshot'
 });
 
 test('close stops reloading', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'portcullis.yaml');
-  writeFileSync(file, config(1111));
-  const holder = new SnapshotHolder(loadConfigFile(file, {}));
-  const { log, entries } = captureLogger();
+  const { file, holder, log, entries } = watchedConfig(t);
   const watcher = watchConfig(file, holder, log, { env: {}, debounceMs: 50 });
   await watcher.ready;
   await watcher.close();
@@ -178,12 +178,7 @@ test('the stat poll catches a change no directory event names (a symlinked file 
 });
 
 test('a watcher error is logged, the watch is set up again, and saves keep being picked up', { timeout: 30_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'portcullis.yaml');
-  writeFileSync(file, config(1111));
-  const holder = new SnapshotHolder(loadConfigFile(file, {}));
-  const { log, entries } = captureLogger();
+  const { dir, file, holder, log, entries } = watchedConfig(t);
   // A stand-in for fs.watch that the test can break.
   const made: (EventEmitter & { closed: boolean; close(): void })[] = [];
   const fake: WatchDirectory = (watched) => {
