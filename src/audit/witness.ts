@@ -53,6 +53,8 @@ export class DirectoryWitness implements Witness {
   /** One accept at a time per log: a check and its write must not interleave with another's. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
+  private closed = false;
+
   constructor(
     readonly name: string,
     private readonly dir: string,
@@ -116,7 +118,9 @@ export class DirectoryWitness implements Witness {
     return cp.size;
   }
 
+  /** Rejects without writing once close() was called, as the http witness does. */
   async submit(s: WitnessSubmission): Promise<void> {
+    if (this.closed) throw new Error(`witness ${this.name} is closed: checkpoint of size ${s.size} not sent`);
     // The size it holds is read inside the queue: a checkpoint submitted while the previous one
     // is still being written gets its proof from that one's size.
     await this.serial(s.logId, async () => {
@@ -125,7 +129,9 @@ export class DirectoryWitness implements Witness {
     });
   }
 
+  /** Finishes the notes being written; a submit() after this rejects without writing. */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.queues.values()]);
   }
 }

@@ -4,14 +4,15 @@
  * the tenant's log as JSONL, OCSF and CEF with one escaped record per event.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { repoPath, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { gatewayYaml, legacyClient, upstreamYaml } from './helpers-wire.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
 
 const cli = runCli;
@@ -138,6 +139,50 @@ describe('portcullis audit export (e2e)', () => {
       const r = await cli(['audit', 'export', ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^error: /);
+      assert.equal(r.stdout, '');
+    }
+  });
+});
+
+/** The CLI from source with a short cap: a hang is killed and reported (code null), never waited out. */
+function cliWithin(ms: number, args: string[]): Promise<CliResult & { hung: boolean }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', repoPath('src/cli/index.ts'), ...args], { cwd: repoPath(), env: { ...process.env, PORTCULLIS_PORT: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let hung = false;
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => {
+    hung = true;
+    child.kill('SIGKILL');
+  }, ms);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, hung });
+    });
+  });
+}
+
+describe('portcullis audit export: a segment that is not a regular file', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pc-export-seg-e2e-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a FIFO or a directory named like a segment exits 2 with one error line naming it, no hang, no stack trace', async () => {
+    for (const kind of ['fifo', 'dir'] as const) {
+      const logDir = join(dir, 'logs', `t-${kind}`);
+      mkdirSync(logDir, { recursive: true });
+      const seg = join(logDir, `seg-${'0'.padStart(20, '0')}.jsonl`);
+      if (kind === 'fifo') assert.equal(spawnSync('mkfifo', [seg]).status, 0, 'mkfifo');
+      else mkdirSync(seg);
+      const r = await cliWithin(20_000, ['audit', 'export', '--log-dir', dir, '--tenant', kind]);
+      assert.equal(r.hung, false, `${kind}: the export hung`);
+      assert.equal(r.code, 2, `${kind}: ${r.stderr}`);
+      assert.equal(r.stderr, `error: cannot read segment ${seg}: not a regular file (${kind === 'fifo' ? 'a FIFO' : 'a directory'})\n`);
       assert.equal(r.stdout, '');
     }
   });

@@ -7,9 +7,11 @@
 import type { StoredRecord } from './segments.js';
 
 // C0 controls other than CR/LF, DEL, C1 controls (incl. NEL U+0085), the line/paragraph
-// separators and the bidi overrides/isolates: none may reach a terminal or a line-splitting parser.
+// separators and the bidi controls — overrides, isolates and the marks ALM U+061C, LRM U+200E,
+// RLM U+200F, which can reorder what an analyst sees (Trojan Source): none may reach a terminal
+// or a line-splitting parser.
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 const REPLACEMENT = '\ufffd';
 
 /** A CEF header field: `\` → `\\`, `|` → `\|`, CR/LF → space, other unsafe characters → U+FFFD. */

@@ -3,8 +3,8 @@
  * `seg-<firstSeq>.jsonl` segments, `checkpoints/<size>.note`. Export, the sink runners and
  * retention all read through here; nothing in this file writes.
  */
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MAX_NOTE_BYTES, readFileBounded } from '../checkpoint.js';
@@ -137,9 +137,35 @@ export interface RecordRange {
   toTime?: number;
 }
 
+function kindOf(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a file';
+}
+
+/**
+ * Opens a segment for reading, and its size at open time. Anything but a regular file (a FIFO, a
+ * directory, a device named like a segment) is refused before any read, naming it, as
+ * readFileBounded does for `audit verify`: opened non-blocking, so a FIFO cannot hang the open.
+ */
+async function openSegment(seg: SegmentFile): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await open(seg.path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`cannot read segment ${seg.path}: not a regular file (${kindOf(st)})`);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
 /**
  * Every complete record of the log in `range`, in seq order. Streams segment by segment (memory is
  * one line); a final line without '\n' (a torn or in-progress write) is not a record and is skipped.
+ * A segment that is not a regular file throws `cannot read segment <path>: not a regular file`.
  */
 export async function* readRecords(logDir: string, range: RecordRange = {}): AsyncGenerator<StoredRecord> {
   const segments = await listSegments(logDir);
@@ -148,9 +174,10 @@ export async function* readRecords(logDir: string, range: RecordRange = {}): Asy
     const next = segments[i + 1];
     if (range.fromSeq !== undefined && next && next.firstSeq <= range.fromSeq) continue;
     if (range.toSeq !== undefined && seg.firstSeq > range.toSeq) return;
-    const size = (await stat(seg.path)).size;
+    const { fh, size } = await openSegment(seg);
     // Only bytes up to the last '\n' seen at open time: a concurrent append is not read half-done.
-    const input = createReadStream(seg.path, { encoding: 'utf8', start: 0, end: Math.max(0, size - 1) });
+    // The stream owns the handle from here (autoClose): destroying it closes the file.
+    const input = fh.createReadStream({ encoding: 'utf8', start: 0, end: Math.max(0, size - 1) });
     const lines = createInterface({ input, crlfDelay: Infinity });
     let consumed = 0;
     try {

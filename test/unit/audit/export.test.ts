@@ -2,7 +2,8 @@
 // required attributes, CEF escaping, the batch trailer, tenant separation (I8, I10).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -202,6 +203,20 @@ describe('audit export', () => {
     assert.equal(cefHeader('\u001b]0;x\u0007'), '\ufffd]0;x\ufffd');
   });
 
+  it('CEF: the bidi marks LRM, RLM and ALM become U+FFFD like the bidi overrides and isolates', () => {
+    const marks = ['\u200e', '\u200f', '\u061c'];
+    for (const m of marks) {
+      assert.equal(cefValue(`a${m}b`), 'a\ufffdb', `value ${JSON.stringify(m)}`);
+      assert.equal(cefHeader(`a${m}b`), 'a\ufffdb', `header ${JSON.stringify(m)}`);
+    }
+    // Trojan-Source style: a tool name whose marks would reorder what an analyst sees.
+    const tool = `rm\u200f -rf\u061c /\u200e\u202e`;
+    const rec = { v: 1, log: 't/acme', seq: 1, ts: '2026-01-01T00:00:00Z', type: `x${marks.join('')}`, target: { tool }, args: { keys: marks } };
+    const line = toCef(parseStored(JSON.stringify(rec)), '1');
+    assert.ok(!/[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/.test(line), JSON.stringify(line));
+    assert.equal(parseCef(line).ext.get('cs2'), 'rm\ufffd -rf\ufffd /\ufffd\ufffd');
+  });
+
   it('OCSF: classes, type_uid, metadata and required attributes per class (I10)', async () => {
     const lines = await collect(acme, 'ocsf');
     const events = lines.slice(0, -1).map((l) => JSON.parse(l) as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -287,6 +302,38 @@ describe('audit export', () => {
     assert.equal(none.length, 1);
     assert.deepEqual(JSON.parse(none[0]!), { portcullis_export: { format: 'jsonl', log: null, first_seq: null, last_seq: null, count: 0, checkpoint: null } });
     assert.throws(() => parseBound('yesterday', 'from'), RangeError);
+  });
+
+  it('a segment that is not a regular file (a FIFO, a directory) is refused, naming it, without hanging', async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'pc-export-seg-'));
+    const fifo = join(logDir, `seg-${'1'.padStart(20, '0')}.jsonl`);
+    try {
+      // A good first segment, then a non-regular one where the next segment should be.
+      writeFileSync(join(logDir, `seg-${'0'.padStart(20, '0')}.jsonl`), readFileSync(join(acme, readdirSync(acme).filter((n) => n.startsWith('seg-')).sort()[0]!), 'utf8').split('\n')[0] + '\n');
+      for (const kind of ['fifo', 'directory'] as const) {
+        if (kind === 'fifo') assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+        else mkdirSync(fifo);
+        const read = (async () => {
+          for await (const r of readRecords(logDir)) void r;
+        })();
+        const timeout = new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5000).unref());
+        const outcome = await Promise.race([read.then(() => 'done', (e: unknown) => e as Error), timeout]);
+        assert.notEqual(outcome, 'hung', `${kind}: readRecords hung`);
+        assert.ok(outcome instanceof Error, `${kind}: readRecords finished without an error`);
+        assert.match(outcome.message, /not a regular file/, kind);
+        assert.ok(outcome.message.includes(fifo), `${kind}: ${outcome.message}`);
+        await assert.rejects(collect(logDir, 'jsonl'), /not a regular file/, kind);
+        rmSync(fifo, { recursive: true, force: true });
+      }
+    } finally {
+      // A reader stuck opening the FIFO (the defect) is released by a writer that opens and closes it.
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        /* no reader waiting, or no FIFO */
+      }
+      rmSync(logDir, { recursive: true, force: true });
+    }
   });
 
   it('CLI: portcullis audit export --log-dir --tenant --format --out', async () => {

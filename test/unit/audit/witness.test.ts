@@ -55,6 +55,28 @@ describe('directory witness ordering', () => {
   });
 });
 
+describe('directory witness close', () => {
+  it('submit() after close() rejects like the http witness and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-witness-unit-'));
+    try {
+      const signer = { name: 'gw/acme', ...generateKeyPairSync('ed25519') };
+      const leaves = Array.from({ length: 6 }, () => randomBytes(32));
+      const sub = (size: number) => {
+        const cr = new CompactRange();
+        for (const l of leaves.slice(0, size)) cr.append(l);
+        return { logId: 't-acme', text: signCheckpoint({ origin: 'gw/acme', size, root: cr.root() }, signer), size, root: cr.root(), proof: (from: number) => consistencyProof(leaves, from, size) };
+      };
+      const w = new DirectoryWitness('d', dir);
+      await w.submit(sub(5));
+      await w.close();
+      await assert.rejects(w.submit(sub(6)), /witness d is closed: checkpoint of size 6 not sent/);
+      assert.equal((await w.latest('t-acme'))?.size, 5, 'nothing written after close()');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('http witness retries', () => {
   it('retries a failing witness with backoff until it answers, without an unhandled rejection, and close() waits for a POST under way', async () => {
     let posts = 0;
