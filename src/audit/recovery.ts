@@ -8,6 +8,7 @@
 import { createHash, hash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, ftruncateSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
+import { NotRegularFileError, openRegularFileSync } from '../storage/bounded-read.js';
 import { CompactRange, type CompactRangeState } from './merkle.js';
 import { RETENTION_FILE } from './retention.js';
 import { parseCheckpoint } from './checkpoint.js';
@@ -36,7 +37,7 @@ export interface RecoveredLog {
   openDecisions: OpenDecision[];
   /** Newest checkpoint on disk. */
   checkpoint?: { size: number; root: Buffer };
-  /** Set when the log cannot be trusted to append to: truncation below a checkpoint, a broken chain. */
+  /** Set when the log cannot be trusted to append to: truncation below a checkpoint, a broken chain, a segment that is not a regular file. */
   alarm?: string;
 }
 
@@ -80,6 +81,20 @@ function startOf(dir: string): Start | { alarm: string } {
 }
 
 /**
+ * The bytes of one segment. A FIFO, directory or device named like a segment throws
+ * NotRegularFileError before any read: opened non-blocking and checked on the handle, so a FIFO
+ * cannot hold the gateway's start.
+ */
+function readSegment(path: string): Buffer {
+  const { fd } = openRegularFileSync(path);
+  try {
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Recovers the log in `dir`; `keepLeaves` also returns every leaf hash (not for a log cut by
  * retention: the deleted leaves are gone, so no consistency proof can be built from them).
  */
@@ -107,7 +122,14 @@ export function recoverLog(dir: string, keepLeaves: boolean): RecoveredLog {
       alarm = `segment ${seg.path} starts at seq ${seg.firstSeq}, expected ${seq}`;
       return;
     }
-    const buf = readFileSync(seg.path);
+    let buf: Buffer;
+    try {
+      buf = readSegment(seg.path);
+    } catch (e) {
+      if (!(e instanceof NotRegularFileError)) throw e;
+      alarm = `segment ${seg.path} is not a regular file (${e.kind})`;
+      return;
+    }
     let start = 0;
     let good = 0;
     while (start < buf.length) {

@@ -5,6 +5,41 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 
+/** What a file that is not a regular one is, for messages: `a FIFO`, `a directory`, … */
+export function fileKind(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return st.isFile() ? 'a regular file' : 'not a file';
+}
+
+/** Thrown by openRegularFileSync: `not a regular file`; `kind` says what it is (fileKind). */
+export class NotRegularFileError extends Error {
+  constructor(readonly kind: string) {
+    super('not a regular file');
+    this.name = 'NotRegularFileError';
+  }
+}
+
+/**
+ * Opens a file read-only and fstats that handle, refusing anything but a regular file (a FIFO,
+ * a device, a directory) with NotRegularFileError before any read. Opened non-blocking, so a FIFO
+ * cannot hang the open; the check is on the handle, so the file read is the file checked. The
+ * caller closes `fd`.
+ */
+export function openRegularFileSync(path: string): { fd: number; st: Stats } {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotRegularFileError(fileKind(st));
+    return { fd, st };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
 /**
  * Reads at most `limit + 1` bytes of a regular file, so a caller can tell "too large" without
  * reading a huge file (or /dev/zero) whole. A FIFO, device or directory is refused before any
@@ -12,10 +47,8 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
  * `onStat` sees the stat of exactly the file that is read.
  */
 export function readFileBounded(path: string, limit: number, onStat?: (st: Stats) => void): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const { fd, st } = openRegularFileSync(path);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error('not a regular file');
     onStat?.(st);
     const cap = limit + 1;
     const chunks: Buffer[] = [];

@@ -3,11 +3,12 @@
  * `seg-<firstSeq>.jsonl` segments, `checkpoints/<size>.note`. Export, the sink runners and
  * retention all read through here; nothing in this file writes.
  */
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MAX_NOTE_BYTES, readFileBounded } from '../checkpoint.js';
+import { fileKind } from '../../storage/bounded-read.js';
 import { tenantLogId as writerLogId } from '../records.js';
 
 /** A segment file and the seq of its first record (from its name). */
@@ -137,14 +138,6 @@ export interface RecordRange {
   toTime?: number;
 }
 
-function kindOf(st: Stats): string {
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a file';
-}
-
 /**
  * Opens a segment for reading, and its size at open time. Anything but a regular file (a FIFO, a
  * directory, a device named like a segment) is refused before any read, naming it, as
@@ -154,7 +147,7 @@ async function openSegment(seg: SegmentFile): Promise<{ fh: FileHandle; size: nu
   const fh = await open(seg.path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`cannot read segment ${seg.path}: not a regular file (${kindOf(st)})`);
+    if (!st.isFile()) throw new Error(`cannot read segment ${seg.path}: not a regular file (${fileKind(st)})`);
     return { fh, size: st.size };
   } catch (e) {
     await fh.close();

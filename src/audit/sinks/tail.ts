@@ -2,7 +2,9 @@
  * Reads a log forward from a sink cursor: the local log is the spool. Only complete
  * ('\n'-terminated) lines are read, so a record being appended is picked up on the next poll.
  */
+import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
+import { fileKind } from '../../storage/bounded-read.js';
 import { listSegments, parseStored, type SegmentFile, type StoredRecord } from '../export/segments.js';
 import type { SinkCursor } from './cursor.js';
 
@@ -40,10 +42,17 @@ function locate(segments: readonly SegmentFile[], cursor: SinkCursor): { index: 
   return { index, offset: 0 };
 }
 
+/**
+ * Up to `want` bytes of a segment from `offset`, and its size. A FIFO, directory or device named
+ * like a segment is refused before any read (`cannot read segment PATH: not a regular file`, as
+ * export does): opened non-blocking, so a FIFO cannot hold the runner (and a thread-pool thread).
+ */
 async function readChunk(path: string, offset: number, want: number): Promise<{ buf: Buffer; size: number }> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const size = (await fh.stat()).size;
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`cannot read segment ${path}: not a regular file (${fileKind(st)})`);
+    const size = st.size;
     const len = Math.max(0, Math.min(want, size - offset));
     const buf = Buffer.alloc(len);
     let got = 0;
@@ -142,7 +151,10 @@ export async function measureLag(logDir: string, cursor: SinkCursor, now: number
   let bytes = 0;
   let lastSeq = -1;
   for (let i = at.index; i < segments.length; i++) {
-    const size = (await stat(segments[i]!.path)).size;
+    const st = await stat(segments[i]!.path);
+    // Not a regular file: nothing to count; readBatch refuses it when the cursor gets there.
+    if (!st.isFile()) continue;
+    const size = st.size;
     bytes += i === at.index ? Math.max(0, size - at.offset) : size;
     if (i === segments.length - 1 || i === segments.length - 2) {
       const line = size > 0 ? await lastLine(segments[i]!.path, size) : undefined;

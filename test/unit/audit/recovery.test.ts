@@ -6,9 +6,12 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditService } from '../../../src/audit/service.js';
+import { fileURLToPath } from 'node:url';
+import { AuditService, type AuditHealth } from '../../../src/audit/service.js';
+import { segmentName } from '../../../src/audit/segment.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { auditCfg, records, segmentLines, tempDir } from './writer-helpers.js';
 
@@ -103,6 +106,68 @@ describe('audit recovery', () => {
     assert.ok(svc.unavailable('acme'));
     await svc.close();
   });
+});
+
+/** What a child process saw when it opened the audit service on a directory (`hung`: killed after 15 s). */
+type ChildOpen = { hung: true } | { hung: false; unavailable: string | null; health: AuditHealth; logs: { msg: string; log?: string; alarm?: string; err?: string }[] };
+
+/**
+ * Opens an AuditService on `dir` in a child process, as the gateway does at start. Recovery reads
+ * synchronously, so a read that blocks (a FIFO) would also block this process's timers: the child
+ * is the timeout guard.
+ */
+function openInChild(dir: string): ChildOpen {
+  const src = (p: string): string => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
+  const code = `
+    const { Writable } = await import('node:stream');
+    const { AuditService } = await import(${src('../../../src/audit/service.ts')});
+    const { createLogger } = await import(${src('../../../src/observability/logger.ts')});
+    const { auditCfg } = await import(${src('./writer-helpers.ts')});
+    const logs = [];
+    const sink = new Writable({ write(c, _e, cb) { logs.push(JSON.parse(String(c))); cb(); } });
+    const svc = new AuditService(auditCfg(process.env.PROBE_DIR), createLogger('info', sink, { envOverride: false }));
+    svc.open();
+    const out = { hung: false, unavailable: svc.unavailable('acme') ?? null, health: svc.health() };
+    await svc.close();
+    out.logs = logs.map((l) => ({ msg: l.msg, log: l.log, alarm: l.alarm, err: l.err }));
+    process.stdout.write(JSON.stringify(out));
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env: { ...process.env, PROBE_DIR: dir },
+    encoding: 'utf8',
+    timeout: 15_000,
+    killSignal: 'SIGKILL',
+  });
+  if (r.signal === 'SIGKILL') return { hung: true };
+  assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ChildOpen;
+}
+
+describe('audit recovery: a segment that is not a regular file', () => {
+  for (const kind of ['FIFO', 'directory'] as const) {
+    it(`a ${kind} named like the next segment: the open does not block, the log is alarmed naming it, calls refused`, async () => {
+      const dir = newDir();
+      const a = new AuditService(auditCfg(dir, { groupCommit: '1ms' }), silentLogger);
+      a.open();
+      await a.tenantLog('acme')!.append('tool.call.decision', { call: 'c' }, true);
+      await a.close();
+      const good = segOf(dir, 't-acme');
+      const content = readFileSync(good, 'utf8');
+      const bad = join(dir, 'logs', 't-acme', segmentName(segmentLines(dir, 't-acme').length));
+      if (kind === 'FIFO') assert.equal(spawnSync('mkfifo', [bad]).status, 0, 'mkfifo');
+      else mkdirSync(bad);
+
+      const r = openInChild(dir);
+      assert.equal(r.hung, false, `opening a log with a ${kind} segment hung`);
+      if (r.hung) return;
+      assert.match(r.unavailable ?? '', /not a regular file/, 'side-effecting calls refused, saying why');
+      assert.ok(r.unavailable?.includes(bad), `names the file: ${r.unavailable}`);
+      assert.equal(r.health.status, 'degraded');
+      const alarm = r.logs.find((l) => l.msg === 'audit.alarm' && l.log === 't-acme');
+      assert.ok(alarm?.alarm?.includes(bad) && /not a regular file/.test(alarm.alarm), `audit.alarm logged: ${JSON.stringify(r.logs)}`);
+      assert.equal(readFileSync(good, 'utf8'), content, 'nothing appended to (or signed over) the alarmed log');
+    });
+  }
 });
 
 describe('one writer per audit directory', () => {

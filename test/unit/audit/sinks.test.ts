@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditConfig, compileAudit } from '../../../src/audit/config.js';
 import { LogWriter } from '../../../src/audit/writer.js';
-import { nodeIo } from '../../../src/audit/segment.js';
+import { nodeIo, segmentName } from '../../../src/audit/segment.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import { SinkRunner, type SinkRunnerOptions } from '../../../src/audit/sinks/runner.js';
 import { webhookSink } from '../../../src/audit/sinks/webhook.js';
@@ -373,4 +373,63 @@ describe('audit sinks', () => {
     assert.deepEqual(missing, []);
     assert.ok(seen > 40, `walked ${seen} fields`);
   });
+});
+
+describe('audit sinks: a segment that is not a regular file', () => {
+  for (const kind of ['FIFO', 'directory'] as const) {
+    it(`a ${kind} named like a segment is refused by the tail, naming it; the runner reports it and retries, without hanging`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pc-sinks-seg-'));
+      const logDir = join(dir, 'logs', 't-acme');
+      const w = openWriter(dir, 't-acme', '1mb');
+      for (let i = 0; i < 3; i++) await w.append('tool.call.decision', { call: `c${i}` }, true);
+      await w.close();
+      const good = storedLines(logDir);
+      const bad = join(logDir, segmentName(good.length));
+      if (kind === 'FIFO') assert.equal(spawnSync('mkfifo', [bad]).status, 0, 'mkfifo');
+      else mkdirSync(bad);
+      const guard = <T>(p: Promise<T>, what: string): Promise<T> =>
+        Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} hung on a ${kind} segment`)), 5000).unref())]);
+      const delivered: string[] = [];
+      const errors: unknown[] = [];
+      const sink: Sink = {
+        name: 'collect',
+        deliver: async (b) => void delivered.push(...b.records.map((r) => r.line)),
+        close: async () => {},
+      };
+      const r = runner(logDir, 't-acme', sink, { onError: (e) => errors.push(e) });
+      let stopping: Promise<void> | undefined;
+      try {
+        const limits = { records: 1000, bytes: 1 << 20 };
+        const first = await guard(readBatch(logDir, 't-acme', { seq: 0, segment: 0, offset: 0 }, limits), 'readBatch');
+        assert.equal(first?.records.length, good.length, 'the records before it are read');
+        await assert.rejects(guard(readBatch(logDir, 't-acme', first.next, limits), 'readBatch'), (e: Error) => {
+          assert.equal(e.message, `cannot read segment ${bad}: not a regular file (${kind === 'FIFO' ? 'a FIFO' : 'a directory'})`);
+          return true;
+        });
+
+        r.start();
+        await waitFor('the error reported, then retried', () => errors.length >= 2, 5000);
+        assert.deepEqual(delivered, good, 'what precedes it is delivered');
+        for (const e of errors) assert.match((e as Error).message, /not a regular file/);
+        assert.equal(r.stats.failing, true);
+        assert.ok(r.stats.lastError?.includes(bad), r.stats.lastError);
+        assert.equal(r.cursor.seq, good.length, 'the cursor stops before it: nothing skipped');
+        stopping = r.stop();
+        await guard(stopping, 'stop()');
+      } finally {
+        // A reader stuck opening the FIFO (the defect) is released by a writer end opened and closed
+        // after the FIFO is unlinked, so the runner does not block on it again.
+        stopping ??= r.stop();
+        try {
+          const fd = openSync(bad, constants.O_WRONLY | constants.O_NONBLOCK);
+          rmSync(bad);
+          closeSync(fd);
+        } catch {
+          /* no reader waiting, or not a FIFO */
+        }
+        await guard(stopping, 'stop()').catch(() => undefined);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
