@@ -176,6 +176,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
   if (witness) log.info({ dir: witnessCfg.dir, trustedKeys: witnessCfg.trustedKeys.length }, 'audit.witness_service');
   const app: FastifyInstance = buildFrontDoor(core, {
     maxHeaderBytes: holder.current.gateway.limits.maxHeaderBytes,
+    headersTimeoutMs: holder.current.gateway.limits.headersTimeoutMs,
     readiness: () => withAuditHealth(readiness(upstreams, sessions.size, holder.current.auth.mode === 'required', overload.shedding), audit, holder.current.auth.mode === 'required'),
     auth: identity.authenticator,
     metadataUrl: (endpoint) => identity.metadataUrl(endpoint),

@@ -72,6 +72,14 @@ interface CompiledUpstreamBase {
   shareWith: ReadonlySet<string>;
   /** sha256 hex of the canonical JSON of the config entry; differs exactly when the entry changed. */
   fingerprint: string;
+  /**
+   * sha256 hex of the entry without its IN_PLACE_FIELDS: everything that spawns, connects or
+   * authenticates the link, or decides whose state it holds. A reload that changes it replaces
+   * the upstream (a new process or connection); see `upstreamChange`.
+   */
+  connectionFingerprint: string;
+  /** sha256 hex of each in-place field, so a reload can tell (and log) which of them changed. */
+  settingFingerprints: Readonly<Record<InPlaceField, string>>;
 }
 
 export type Sharing = 'shared' | 'per-principal' | 'per-session';
@@ -152,7 +160,7 @@ export interface Snapshot {
     storage: 'sqlite' | 'memory';
     separator: string;
     pageSize: number;
-    limits: { maxBodyBytes: number; maxHeaderBytes: number; maxJsonDepth: number; maxUpstreamMessageBytes: number };
+    limits: { maxBodyBytes: number; maxHeaderBytes: number; headersTimeoutMs: number; maxJsonDepth: number; maxUpstreamMessageBytes: number };
     sessions: { idleTtlMs: number; max: number; resumeBufferEvents: number };
     shutdownGraceMs: number;
     overload: CompiledOverload;
@@ -274,6 +282,7 @@ export function compile(config: Config, meta: CompileMeta): Snapshot {
       limits: {
         maxBodyBytes: parseByteSize(g.limits.maxBodyBytes),
         maxHeaderBytes: parseByteSize(g.limits.maxHeaderBytes),
+        headersTimeoutMs: parseDuration(g.limits.headersTimeout),
         maxJsonDepth: g.limits.maxJsonDepth,
         maxUpstreamMessageBytes: parseByteSize(g.limits.maxUpstreamMessageBytes),
       },
@@ -313,7 +322,7 @@ function compileUpstream(
     resilience: compileResilience(u.resilience),
     tenant: u.tenant,
     shareWith: new Set(u.shareWith),
-    fingerprint: fingerprint(u),
+    ...fingerprints(u),
   };
   switch (u.kind) {
     case 'stdio':
@@ -371,9 +380,41 @@ function compileVirtualServer(vs: Config['virtualServers'][number]): CompiledVir
   };
 }
 
+/**
+ * The fields of an upstream entry that a running upstream takes in place on a reload
+ * (`UpstreamManager.update`), without a new process or connection:
+ * - `prefix`, `tags`: naming and selection, read from the snapshot at each catalogue rebuild;
+ * - `timeouts`: deadlines, read per call (live links get the new values; a connect deadline
+ *   bounds the next connection: restart, recycle, a new private link);
+ * - `resilience`: retry, breaker, bulkhead and read-cache settings (the guard keeps its state,
+ *   the read cache is emptied);
+ * - `restart`, `idleTimeout`, `maxLifetime`: the supervisors' policies (timers are re-armed).
+ * Every other field — and any field added later unless listed here — replaces the upstream.
+ */
+export const IN_PLACE_FIELDS = ['prefix', 'tags', 'timeouts', 'resilience', 'restart', 'idleTimeout', 'maxLifetime'] as const;
+export type InPlaceField = (typeof IN_PLACE_FIELDS)[number];
+
+const IN_PLACE: ReadonlySet<string> = new Set(IN_PLACE_FIELDS);
+
+const sha256 = (v: unknown): string => createHash('sha256').update(canonicalJson(v)).digest('hex');
+
 /** sha256 over JSON with sorted keys, so key order in the file does not count as a change. */
-function fingerprint(u: UpstreamConfig): string {
-  return createHash('sha256').update(canonicalJson(u)).digest('hex');
+function fingerprints(u: UpstreamConfig): Pick<CompiledUpstreamBase, 'fingerprint' | 'connectionFingerprint' | 'settingFingerprints'> {
+  const connection = Object.fromEntries(Object.entries(u).filter(([k]) => !IN_PLACE.has(k)));
+  const settings = Object.fromEntries(IN_PLACE_FIELDS.map((k) => [k, sha256((u as Record<string, unknown>)[k])])) as Record<InPlaceField, string>;
+  return { fingerprint: sha256(u), connectionFingerprint: sha256(connection), settingFingerprints: settings };
+}
+
+/** What a reload does to a running upstream: keep it, update it in place (naming the fields), or replace it. */
+export type UpstreamChange = { action: 'keep' } | { action: 'update'; fields: InPlaceField[] } | { action: 'replace' };
+
+/** Compares a running upstream's config with the same-named entry of a new snapshot. */
+export function upstreamChange(running: CompiledUpstream, next: CompiledUpstream): UpstreamChange {
+  if (running.name !== next.name || running.connectionFingerprint !== next.connectionFingerprint) return { action: 'replace' };
+  if (running.fingerprint === next.fingerprint) return { action: 'keep' };
+  const fields = IN_PLACE_FIELDS.filter((k) => running.settingFingerprints[k] !== next.settingFingerprints[k]);
+  // Equal parts but a different whole cannot happen; if it ever did, replacing is the safe side.
+  return fields.length ? { action: 'update', fields } : { action: 'replace' };
 }
 
 /** JSON with object keys sorted recursively. Exported for tests. */

@@ -35,6 +35,19 @@ export const TimerDuration = z
   ])
   .describe('A duration of at most 24d: milliseconds as a number, or a string such as "500ms", "30s", "5m", "1h", "7d".');
 
+/** A TimerDuration of at least `minMs` (`minText` says it in the config's words, e.g. "1s"). */
+export function timerDurationAtLeast(minMs: number, minText: string): z.ZodType<number | string> {
+  const tooShort = `at least ${minText}`;
+  return z.union([
+    z.number().int().min(minMs, tooShort).max(MAX_TIMER_MS, TIMER_TOO_LONG),
+    z
+      .string()
+      .regex(DURATION_PATTERN, DURATION_SHAPE)
+      .refine((s) => !DURATION_PATTERN.test(s) || parseDuration(s) <= MAX_TIMER_MS, TIMER_TOO_LONG)
+      .refine((s) => !DURATION_PATTERN.test(s) || parseDuration(s) >= minMs, tooShort),
+  ]);
+}
+
 const BYTE_SIZE_PATTERN = /^\d{1,9}(b|kb|mb|B|KB|MB)$/;
 const ZERO_BYTES = 'must be more than 0 bytes (a size like 512kb or 1mb)';
 

@@ -18,7 +18,7 @@ export { Duration, ByteSize, TimerDuration } from './primitives.js';
 // The durations in this file are timer delays (deadlines, backoff, recycling, idle timers, the
 // shutdown grace) or, for restart.window, a window no longer than those: each is a TimerDuration,
 // at most 2^31−1 ms, because a longer setTimeout fires after 1 ms.
-import { ByteSize, TimerDuration } from './primitives.js';
+import { ByteSize, TimerDuration, timerDurationAtLeast } from './primitives.js';
 
 const Name = z
   .string()
@@ -149,6 +149,7 @@ const Limits = z
   .object({
     maxBodyBytes: ByteSize.default('1mb').describe('Largest request body; larger → 413.'),
     maxHeaderBytes: ByteSize.default('16kb').describe('Largest total header size; larger → 431.'),
+    headersTimeout: timerDurationAtLeast(1000, '1s').default('30s').describe('Longest a client may take to send a request\'s headers; slower → 408 and the connection closes. At least 1s; checked once a second.'),
     maxJsonDepth: z.number().int().min(4).max(1000).default(64).describe('Deepest JSON nesting accepted in a body.'),
     maxUpstreamMessageBytes: ByteSize.default('16mb').describe('Largest single message accepted from an upstream.'),
   })

@@ -32,6 +32,7 @@ const START_ONLY: readonly StartOnly[] = [
   path('gateway.dataDir'),
   path('gateway.storage'),
   path('gateway.limits.maxHeaderBytes'),
+  path('gateway.limits.headersTimeout'),
   path('log.level'),
   path('secretStore'),
   { setting: 'auth (switching authentication on or off)', changed: (n, o) => authOn(n) !== authOn(o) },

@@ -24,6 +24,8 @@ import { DEFAULT_VIEW } from '../catalog/view.js';
 
 export interface FrontDoorOptions {
   maxHeaderBytes: number;
+  /** Longest a client may take to send a request's headers (408 afterwards). */
+  headersTimeoutMs: number;
   readiness: () => { ready: boolean; body: Record<string, unknown> };
   auth: Authenticator;
   /** Where an endpoint's Protected Resource Metadata lives (named in every challenge). */
@@ -66,6 +68,8 @@ export function routeInventory(app: FastifyInstance): readonly RouteInfo[] {
 }
 
 const DEFAULT_ENDPOINT: Endpoint = { name: DEFAULT_VIEW, eras: 'both' };
+/** How often Node checks each connection's headers deadline (limits.headersTimeout). */
+const HEADERS_CHECK_MS = 1000;
 
 /** The Host/Origin guard; answers 403 itself and returns false when the request is refused. */
 function guard(core: GatewayCore, req: IncomingMessage, res: ServerResponse): boolean {
@@ -135,7 +139,9 @@ export function buildFrontDoor(core: GatewayCore, opts: FrontDoorOptions): Fasti
     // same guard and the same authentication as the routed path. Everything else,
     // including /mcp with a query string, is routed by fastify, which also lists every route.
     serverFactory: (handler) =>
-      createServer({ maxHeaderSize: opts.maxHeaderBytes, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+      // Node checks the headers deadline every connectionsCheckingInterval (30 s by default), so
+      // a client dripping header bytes held its connection for up to twice the limit.
+      createServer({ maxHeaderSize: opts.maxHeaderBytes, requestTimeout: 0, headersTimeout: opts.headersTimeoutMs, connectionsCheckingInterval: HEADERS_CHECK_MS, keepAliveTimeout: 65_000 }, (req, res) => {
         if (req.method === 'POST' && req.url === '/mcp') {
           if (!guard(core, req, res)) return;
           withPrincipal(req, res, DEFAULT_VIEW, (p) => {

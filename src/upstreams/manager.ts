@@ -4,16 +4,17 @@
  * every reconnect and on list_changed), and reports health. An upstream that is down or
  * crash-looping is `unhealthy`: the catalogue leaves it out and the others keep working.
  */
-import type { CompiledUpstream } from '../config/compile.js';
+import { upstreamChange, type CompiledUpstream, type InPlaceField } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../storage/ports.js';
 import { fetchLists, NULL_SINK, type UpstreamLists } from '../catalog/fetch.js';
 import { headerParamMap } from '../mcp/mirrored-headers.js';
 import { GatewayError } from '../pipeline/errors.js';
 import type { CallOutcome, JsonRpcNotification } from '../mcp/jsonrpc.js';
-import { LinkSupervisor, type SupervisorState } from './supervisor.js';
+import { LinkSupervisor, type SupervisorPolicy, type SupervisorState } from './supervisor.js';
 import { openLinkFor, type LinkDeps } from './open-link.js';
 import { UpstreamGuard } from './resilience/guard.js';
+import type { PeerTimeouts } from './peer.js';
 import type { UpstreamInfo, UpstreamLink } from './types.js';
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -66,21 +67,53 @@ export class UpstreamManager {
   /** Breaker, bulkhead, retries and read cache for calls to this upstream (src/upstreams/resilience). */
   readonly guard: UpstreamGuard;
 
+  /** The upstream's config: replaced by `update` when a reload changes only in-place settings. */
+  private current: CompiledUpstream;
+
   constructor(
-    readonly cfg: CompiledUpstream,
+    cfg: CompiledUpstream,
     private readonly log: Logger,
     private readonly store: Store,
     private readonly events: ManagerEvents,
     private readonly maxMessageBytes: number,
     private readonly linkDeps?: LinkDeps,
   ) {
+    this.current = cfg;
     this.guard = new UpstreamGuard(cfg.name, cfg.resilience, log);
     this.control = this.newSupervisor('control');
     this.control.onStateChange((s, reason) => this.onControlState(s, reason));
   }
 
+  get cfg(): CompiledUpstream {
+    return this.current;
+  }
+
   get name(): string {
     return this.cfg.name;
+  }
+
+  /**
+   * Applies a reloaded config whose connection is the same (`upstreamChange(...).action ===
+   * 'update'`) to the running upstream, without touching its processes or connections: later
+   * calls read the new deadlines, naming and resilience settings, live links get the new
+   * deadlines, and the supervisors the new restart, idle and lifetime policies. The catalogue
+   * rebuild that follows a reload applies a new prefix or tags. Returns the fields that changed.
+   * @throws Error when the change needs a replacement (a connection field differs).
+   */
+  update(next: CompiledUpstream): InPlaceField[] {
+    const change = upstreamChange(this.current, next);
+    if (change.action === 'replace') throw new Error(`upstream ${this.name}: a connection setting changed; replace the upstream instead`);
+    this.current = next;
+    if (change.action === 'keep') return [];
+    const fields = new Set(change.fields);
+    if (fields.has('resilience')) this.guard.update(next.resilience);
+    const supervisors = [this.control, ...this.privateLinks.values()];
+    if (fields.has('timeouts')) for (const s of supervisors) if (s.current) applyTimeouts(s.current, next.timeouts);
+    if (fields.has('restart') || fields.has('idleTimeout') || fields.has('maxLifetime')) {
+      this.control.updatePolicy(this.policyFor(false));
+      for (const s of this.privateLinks.values()) s.updatePolicy(this.policyFor(true));
+    }
+    return change.fields;
   }
 
   /** Starts the control link and loads the catalogue; failures leave the upstream unhealthy, never throw. */
@@ -219,22 +252,28 @@ export class UpstreamManager {
     return this.cfg.kind === 'stdio' ? this.cfg.restart : DEFAULT_RESTART;
   }
 
-  private newSupervisor(key: string): LinkSupervisor {
-    const restart = this.restartPolicy();
-    const isPrivate = key !== 'control';
-    return new LinkSupervisor(() => this.openLink(key), {
-      ...restart,
+  private policyFor(isPrivate: boolean): SupervisorPolicy {
+    return {
+      ...this.restartPolicy(),
       // The control link lives as long as the upstream; private links may idle out.
       idleTimeoutMs: isPrivate && this.cfg.kind === 'stdio' ? this.cfg.idleTimeoutMs : 0,
       maxLifetimeMs: this.cfg.kind === 'stdio' ? this.cfg.maxLifetimeMs : 0,
-    }, {
+    };
+  }
+
+  private newSupervisor(key: string): LinkSupervisor {
+    const isPrivate = key !== 'control';
+    return new LinkSupervisor(() => this.openLink(key), this.policyFor(isPrivate), {
       onRecycleFailed: (e, attempt) =>
         this.log.warn({ upstream: this.name, link: isPrivate ? 'private' : 'control', attempt, err: (e as Error)?.message ?? String(e) }, 'upstream.recycle_failed'),
     });
   }
 
   private async openLink(key: string): Promise<UpstreamLink> {
-    const link = await openLinkFor(this.cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps, key.startsWith('p:') ? key.slice(2) : undefined, () => this.subjects.get(key));
+    const cfg = this.cfg;
+    const link = await openLinkFor(cfg, this.log, this.store, this.maxMessageBytes, this.linkDeps, key.startsWith('p:') ? key.slice(2) : undefined, () => this.subjects.get(key));
+    // Updated in place while this link was opening: it must not keep the old deadlines.
+    if (this.cfg !== cfg) applyTimeouts(link, this.cfg.timeouts);
     if (key === 'control' && this.lists) {
       // A replacement control link (restart or max-lifetime recycle): re-read the catalogue and
       // move the listen stream onto it once the supervisor has adopted it.
@@ -421,4 +460,9 @@ export class UpstreamManager {
     this.store.upstreamEvents.append({ upstream: this.name, at: new Date(), state: h, reason }).catch(() => undefined);
     if (h !== 'healthy') this.events.onCatalogChange();
   }
+}
+
+/** Hands new deadlines to a live link (every link kind is an RpcPeer; a link without the method keeps its own). */
+function applyTimeouts(link: UpstreamLink, t: PeerTimeouts): void {
+  (link as { setTimeouts?: (t: PeerTimeouts) => void }).setTimeouts?.(t);
 }

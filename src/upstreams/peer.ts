@@ -159,8 +159,17 @@ export abstract class RpcPeer implements UpstreamLink {
 
   protected constructor(
     protected readonly label: string,
-    protected readonly timeouts: PeerTimeouts,
+    protected timeouts: PeerTimeouts,
   ) {}
+
+  /**
+   * New deadlines from a config reload that kept this link: they apply to calls and requests
+   * started from now on (a call in flight keeps the deadlines it started with). Only for a live
+   * link, after its handshake.
+   */
+  setTimeouts(t: PeerTimeouts): void {
+    this.timeouts = { connectMs: t.connectMs, firstByteMs: t.firstByteMs, totalMs: t.totalMs };
+  }
 
   /** Sends one message upstream. `call` is set for requests this peer originated. */
   protected abstract transmit(msg: JsonRpcMessage, call?: PendingCall): void;

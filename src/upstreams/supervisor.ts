@@ -73,13 +73,15 @@ export class LinkSupervisor {
   private idleTimer: NodeJS.Timeout | undefined;
   private lifetimeTimer: NodeJS.Timeout | undefined;
   private lastUsed = 0;
+  /** When the live link was adopted: its max-lifetime deadline counts from here. */
+  private adoptedAt = 0;
   /** Bumped by stop() and reset(): a start that finishes after it is discarded. */
   private generation = 0;
   private readonly random: () => number;
 
   constructor(
     private readonly factory: () => Promise<UpstreamLink>,
-    private readonly policy: SupervisorPolicy,
+    private policy: SupervisorPolicy,
     private readonly opts: SupervisorOptions = {},
   ) {
     this.random = opts.random ?? Math.random;
@@ -147,6 +149,30 @@ export class LinkSupervisor {
   reset(): void {
     this.crashes = [];
     if (this.st === 'unhealthy') this.setState('idle', 'reset');
+  }
+
+  /**
+   * New policy from a config reload, for the running supervisor: the restart rules apply from the
+   * next crash (the crash history stays), a new idle timeout re-arms the idle timer, and a new
+   * max lifetime re-arms the recycle timer, still counted from when the live link started (a link
+   * already older than the new lifetime is recycled now, its calls in flight finishing first).
+   */
+  updatePolicy(policy: SupervisorPolicy): void {
+    const old = this.policy;
+    this.policy = policy;
+    if (this.st === 'stopped' || !this.link || this.link.closed) return;
+    if (policy.idleTimeoutMs !== old.idleTimeoutMs) {
+      this.clearTimer(this.idleTimer);
+      this.idleTimer = undefined;
+      this.armIdle();
+    }
+    // A replacement already starting finishes; a pending retry of a failed one is re-timed (a link
+    // past the new lifetime tries once at once, then backs off as before; 0 stops recycling).
+    if (policy.maxLifetimeMs !== old.maxLifetimeMs && !this.recycling) {
+      this.clearTimer(this.lifetimeTimer);
+      this.lifetimeTimer = undefined;
+      this.armLifetime();
+    }
   }
 
   /** Closes the live link and every draining one, cancels all timers. Later `get()` calls reject. */
@@ -232,6 +258,7 @@ export class LinkSupervisor {
       this.crashed('closed right after start');
       return;
     }
+    this.adoptedAt = Date.now();
     this.setState('healthy', undefined);
     this.armIdle();
     this.armLifetime();
@@ -285,7 +312,7 @@ export class LinkSupervisor {
       this.lifetimeTimer = undefined;
       if (this.link !== old || !old || this.starting || this.recycling) return;
       this.recycle(old);
-    }, ms);
+    }, Math.max(0, ms - (Date.now() - this.adoptedAt)));
   }
 
   /** Starts a replacement; new calls keep using the old link until it is ready, then it drains. */
@@ -305,7 +332,8 @@ export class LinkSupervisor {
           this.opts.onRecycleFailed?.(e, this.recycleFailures);
           this.lifetimeTimer = this.timer(() => {
             this.lifetimeTimer = undefined;
-            if (this.link === old && !old.closed) this.recycle(old);
+            // Recycling turned off by a reload meanwhile: the old link simply stays.
+            if (this.link === old && !old.closed && this.policy.maxLifetimeMs > 0) this.recycle(old);
           }, backoffDelay(this.recycleFailures, this.policy, this.random));
         }
         throw e;
@@ -382,13 +410,15 @@ export class LinkSupervisor {
     });
   }
 
+  private clearTimer(t: NodeJS.Timeout | undefined): void {
+    if (!t) return;
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
   private clearLinkTimers(): void {
-    for (const t of [this.idleTimer, this.lifetimeTimer]) {
-      if (t) {
-        clearTimeout(t);
-        this.timers.delete(t);
-      }
-    }
+    this.clearTimer(this.idleTimer);
+    this.clearTimer(this.lifetimeTimer);
     this.idleTimer = undefined;
     this.lifetimeTimer = undefined;
   }

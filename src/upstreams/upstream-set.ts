@@ -1,10 +1,14 @@
 /**
  * The set of running upstreams, reconciled against each new snapshot: new entries start,
- * removed ones stop (their children reaped), changed ones (by config fingerprint) are replaced,
- * unchanged ones keep running untouched. A replaced or removed upstream finishes its calls in
- * flight before it stops; new calls go to the replacement at once.
+ * removed ones stop (their children reaped), unchanged ones keep running untouched. A changed
+ * entry is compared field by field (`upstreamChange`, config/compile.ts): when only settings of
+ * how the gateway treats calls changed (timeouts, resilience, prefix, tags, restart, idle and
+ * lifetime policies) the running upstream takes them in place, its processes and connections
+ * kept; when anything that spawns, connects or authenticates the link changed (command, args,
+ * cwd, env, url, headers, auth, era, sharing, tenant, …) it is replaced. A replaced or removed
+ * upstream finishes its calls in flight before it stops; new calls go to the replacement at once.
  */
-import type { Snapshot } from '../config/compile.js';
+import { upstreamChange, type Snapshot } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../storage/ports.js';
 import { UpstreamManager, type ManagerEvents } from './manager.js';
@@ -42,7 +46,13 @@ export class UpstreamSet {
     const stopping: Promise<void>[] = [];
     for (const [name, m] of this.managers) {
       const next = wanted.get(name);
-      if (!next || next.fingerprint !== m.cfg.fingerprint) {
+      const action = next ? upstreamChange(m.cfg, next).action : 'remove';
+      if (next && action !== 'replace') {
+        // Unchanged, or settings only: the running upstream (its processes, sessions and state)
+        // stays and reads the new snapshot's entry from now on.
+        const fields = m.update(next);
+        if (action === 'update') this.log.info({ upstream: name, fields }, 'upstream.updated');
+      } else {
         this.managers.delete(name);
         // Its calls in flight finish first (up to their own deadline), as on a max-lifetime
         // recycle: an edit to the config must not fail the calls it finds running.

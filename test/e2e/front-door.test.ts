@@ -14,6 +14,7 @@ const PROTOCOL = '2025-11-25';
 const BASE_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 const MAX_BODY = 256 * 1024;
 const MAX_DEPTH = 16;
+const HEADERS_TIMEOUT_S = 2;
 
 interface WireReply {
   status: number;
@@ -194,6 +195,7 @@ gateway:
     maxBodyBytes: ${MAX_BODY}
     maxJsonDepth: ${MAX_DEPTH}
     maxHeaderBytes: 8kb
+    headersTimeout: ${HEADERS_TIMEOUT_S}s
 log: { level: silent }
 upstreams:
   - name: mock
@@ -503,6 +505,25 @@ describe('request shape and limits (C3, C4)', () => {
       assert.equal(ping.status, 200);
     } finally {
       sse.destroy();
+    }
+  });
+
+  it('headers dripped slower than limits.headersTimeout get 408 and a closed connection within about a second of it', async () => {
+    const c = await rawConnect(gw.url);
+    const started = Date.now();
+    c.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${new URL(gw.url).port}\r\n`);
+    let n = 0;
+    // A header line every 200 ms: each byte is within any idle timeout, the whole never ends.
+    const timer = setInterval(() => c.write(`X-Drip-${n++}: a\r\n`), 200);
+    try {
+      const closed = await c.closedWithin(HEADERS_TIMEOUT_S * 1000 + 4_000);
+      const ms = Date.now() - started;
+      assert.ok(closed, `the connection was still open ${ms} ms after the first header byte`);
+      assert.match(c.text(), /^HTTP\/1\.1 408 /, c.text().slice(0, 120));
+      assert.ok(ms >= HEADERS_TIMEOUT_S * 1000, `closed after ${ms} ms, before the limit`);
+    } finally {
+      clearInterval(timer);
+      c.destroy();
     }
   });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { ConfigError, canonicalJson, compile, formatPath } from '../../src/config/compile.js';
+import { ConfigError, IN_PLACE_FIELDS, canonicalJson, compile, formatPath, upstreamChange, type CompiledUpstream } from '../../src/config/compile.js';
 import { loadConfigText } from '../../src/config/load.js';
 
 const meta = { path: '/etc/portcullis/gw.yaml', version: 3 };
@@ -151,4 +151,48 @@ test("a virtual server may include only its own tenant's upstreams and those sha
   assert.equal(snap.virtualServers[0]!.tenant, 'acme');
   assert.deepEqual([...snap.upstreams[2]!.shareWith], ['acme']);
   assert.equal(snap.upstreams[0]!.tenant, 'acme');
+});
+
+test('a reload replaces an upstream when a connection field changes and updates it in place otherwise', () => {
+  const one = (entry: string) => loadConfigText(`upstreams:\n  - ${entry}\n`, { path: meta.path, env: {} }).upstreams[0]!;
+  const stdio = (more = '') => one(`{name: a, kind: stdio, command: x, args: ["1"]${more}}`);
+  const http = (more = '') => one(`{name: h, kind: streamable-http, url: "http://127.0.0.1:1/mcp"${more}}`);
+  const sse = (more = '') => one(`{name: s, kind: sse, url: "http://127.0.0.1:1/sse"${more}}`);
+  const change = (a: CompiledUpstream, b: CompiledUpstream) => upstreamChange(a, b);
+
+  assert.deepEqual(change(stdio(), stdio()), { action: 'keep' });
+  assert.deepEqual(change(stdio(), one('{args: ["1"], command: x, kind: stdio, name: a}')), { action: 'keep' }, 'key order is no change');
+  // Explicit defaults are no change either: the entry is compared after defaults are applied.
+  assert.deepEqual(change(stdio(), stdio(', timeouts: {total: 60s}')), { action: 'keep' });
+
+  const inPlace: [string, CompiledUpstream, CompiledUpstream, string[]][] = [
+    ['timeouts', stdio(), stdio(', timeouts: {total: 5s}'), ['timeouts']],
+    ['connect timeout', http(), http(', timeouts: {connect: 2s}'), ['timeouts']],
+    ['resilience', stdio(), stdio(', resilience: {retry: {attempts: 0}, breaker: {openFor: 1s}, bulkhead: {maxInFlight: 4}, cache: {resources: ["file:*"]}}'), ['resilience']],
+    ['prefix and tags', sse(), sse(', prefix: p, tags: [t]'), ['prefix', 'tags']],
+    ['restart policy', stdio(), stdio(', restart: {maxRestarts: 3}'), ['restart']],
+    ['idle and lifetime', stdio(), stdio(', idleTimeout: 5m, maxLifetime: 1h'), ['idleTimeout', 'maxLifetime']],
+  ];
+  for (const [what, a, b, fields] of inPlace) assert.deepEqual(change(a, b), { action: 'update', fields }, what);
+
+  const replaced: [string, CompiledUpstream, CompiledUpstream][] = [
+    ['command', stdio(), one('{name: a, kind: stdio, command: y, args: ["1"]}')],
+    ['args', stdio(), one('{name: a, kind: stdio, command: x, args: ["2"]}')],
+    ['cwd', stdio(), stdio(', cwd: /tmp')],
+    ['env', stdio(), stdio(', env: {A: "1"}')],
+    ['envAllowlist', stdio(), stdio(', envAllowlist: [PATH]')],
+    ['maxLineBytes', stdio(), stdio(', maxLineBytes: 1mb')],
+    ['sharing', stdio(), stdio(', sharing: per-session')],
+    ['tenant', stdio(), stdio(', tenant: acme')],
+    ['shareWith', stdio(), stdio(', shareWith: [acme]')],
+    ['url', http(), one('{name: h, kind: streamable-http, url: "http://127.0.0.1:2/mcp"}')],
+    ['era', http(), http(', era: modern')],
+    ['headers', http(), http(', headers: {x-a: "1"}')],
+    ['auth', sse(), sse(', auth: {type: bearer, token: {env: T}}')],
+    ['kind', sse(), one('{name: s, kind: streamable-http, url: "http://127.0.0.1:1/sse"}')],
+    ['a connection and a setting together', stdio(), stdio(', env: {A: "1"}, timeouts: {total: 5s}')],
+  ];
+  for (const [what, a, b] of replaced) assert.deepEqual(change(a, b), { action: 'replace' }, what);
+  // Any entry field not named in-place replaces: a field added to the schema later fails safe.
+  assert.deepEqual([...IN_PLACE_FIELDS].sort(), ['idleTimeout', 'maxLifetime', 'prefix', 'resilience', 'restart', 'tags', 'timeouts']);
 });

@@ -201,7 +201,7 @@ test('defaults are applied to an empty file and to a minimal upstream', () => {
     storage: 'sqlite',
     separator: '__',
     pageSize: 100,
-    limits: { maxBodyBytes: 1048576, maxHeaderBytes: 16384, maxJsonDepth: 64, maxUpstreamMessageBytes: 16777216 },
+    limits: { maxBodyBytes: 1048576, maxHeaderBytes: 16384, headersTimeoutMs: 30000, maxJsonDepth: 64, maxUpstreamMessageBytes: 16777216 },
     sessions: { idleTtlMs: 1_800_000, max: 10000, resumeBufferEvents: 256 },
     shutdownGraceMs: 5000,
     overload: { lagMs: 500, heapFraction: 0.9, recoverFraction: 0.8, sampleIntervalMs: 1000 },
@@ -236,8 +236,10 @@ test('defaults are applied to an empty file and to a minimal upstream', () => {
   const one = loadConfigText(lines('upstreams:', '  - {name: fs, kind: stdio, command: fs-server}'), { path: PATH, env: {} });
   const up = one.upstreams[0];
   assert.ok(up?.kind === 'stdio');
-  const { fingerprint, resilience, ...rest } = up;
+  const { fingerprint, connectionFingerprint, settingFingerprints, resilience, ...rest } = up;
   assert.match(fingerprint, /^[0-9a-f]{64}$/);
+  assert.match(connectionFingerprint, /^[0-9a-f]{64}$/);
+  assert.deepEqual(Object.keys(settingFingerprints), ['prefix', 'tags', 'timeouts', 'resilience', 'restart', 'idleTimeout', 'maxLifetime']);
   assert.deepEqual(resilience.bulkhead, { maxInFlight: 256, queue: 1000, queueTimeoutMs: 30_000 });
   assert.equal(resilience.breaker.enabled, true);
   assert.equal(resilience.cache.enabled, false);
@@ -329,6 +331,21 @@ test('a duration longer than the longest timer (2^31−1 ms) is refused with its
   assert.equal(u.idleTimeoutMs, 2_147_483_000);
   assert.equal(u.restart.maxDelayMs, 596 * 3_600_000);
   assert.equal(u.timeouts.totalMs, 35_791 * 60_000);
+});
+
+test('limits.headersTimeout: under 1s or over the timer limit is refused with its path and line', () => {
+  for (const [value, message] of [
+    ['500ms', 'at least 1s'],
+    ['999', 'at least 1s'],
+    ['25d', 'at most 24d'],
+    ['soon', 'duration like'],
+  ] as const) {
+    const issues = issuesOf(lines('gateway:', '  limits:', `    headersTimeout: ${value}`));
+    assert.equal(issues.length, 1, `${value}: ${issues.join('; ')}`);
+    assert.ok(issues[0]!.startsWith('gateway.limits.headersTimeout: ') && issues[0]!.includes(message) && issues[0]!.endsWith('(line 3)'), `${value}: ${issues[0]}`);
+  }
+  const ok = loadConfigText(lines('gateway:', '  limits:', '    headersTimeout: 1s'), { path: PATH, env: {} });
+  assert.equal(ok.gateway.limits.headersTimeoutMs, 1000);
 });
 
 test('a zero size is refused by the schema with its path and line, in any unit', () => {

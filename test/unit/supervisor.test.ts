@@ -236,3 +236,46 @@ describe('LinkSupervisor', () => {
     assert.equal(late.closed, true);
   });
 });
+
+describe('LinkSupervisor.updatePolicy (config reload)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('a maxLifetime lowered below the live link\'s age recycles it promptly; the old link drains first', async () => {
+    const { sup, links } = make({ maxLifetimeMs: 60_000 });
+    const old = (await sup.get()) as FakeLink;
+    old.inFlight = 1;
+    await sleep(40);
+    sup.updatePolicy(policy({ maxLifetimeMs: 20 }));
+    await waitFor(() => links.length >= 2 && sup.current === links[1], 'replacement after the lowered lifetime', 300);
+    assert.equal(await sup.get(), links[1]);
+    assert.equal(old.closed, false, 'the old link still has a call in flight');
+    old.inFlight = 0;
+    await waitFor(() => old.closed, 'drained old link closed', 300);
+    assert.equal(links.length, 2);
+    assert.equal(sup.recentCrashes, 0);
+    assert.equal(sup.state, 'healthy');
+  });
+
+  it('maxLifetime 0 cancels a pending recycle: the link stays past the old lifetime', async () => {
+    const { sup, links } = make({ maxLifetimeMs: 40 });
+    const link = (await sup.get()) as FakeLink;
+    sup.updatePolicy(policy({ maxLifetimeMs: 0 }));
+    await sleep(150);
+    assert.equal(links.length, 1, 'no replacement was started');
+    assert.equal(link.closed, false);
+    assert.equal(sup.current, link);
+    assert.equal(sup.state, 'healthy');
+  });
+
+  it('a new idleTimeout re-arms the idle timer: the link closes after the new, shorter idle time', async () => {
+    const { sup } = make({ idleTimeoutMs: 60_000 });
+    const link = (await sup.get()) as FakeLink;
+    const updated = Date.now();
+    sup.updatePolicy(policy({ idleTimeoutMs: 30 }));
+    await waitFor(() => link.closed, 'idle close under the new timeout', 300);
+    assert.ok(Date.now() - updated >= 25, 'not before the new idle time');
+    assert.equal(sup.state, 'idle');
+    assert.equal(sup.stateReason, 'idle timeout');
+    assert.equal(sup.recentCrashes, 0);
+  });
+});

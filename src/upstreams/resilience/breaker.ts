@@ -28,7 +28,7 @@ export class CircuitBreaker {
   private bucket = 0;
 
   constructor(
-    private readonly cfg: CompiledBreaker,
+    private cfg: CompiledBreaker,
     private readonly onTransition: (from: BreakerState, to: BreakerState) => void,
     private readonly now: () => number = Date.now,
   ) {}
@@ -92,6 +92,28 @@ export class CircuitBreaker {
   reset(): void {
     if (this.current !== 'closed') this.close();
     else this.consecutive = 0;
+  }
+
+  /**
+   * New settings from a config reload, applied to the running breaker: its state stays (an open
+   * circuit stays open, now for the new `openFor` since it opened). A disabled breaker closes; a
+   * new `window` starts the failure-rate measurement afresh (counts over another window are not
+   * comparable).
+   */
+  update(cfg: CompiledBreaker): void {
+    const old = this.cfg;
+    this.cfg = cfg;
+    if (!cfg.enabled) {
+      this.probes = 0;
+      if (this.current !== 'closed') this.close();
+      return;
+    }
+    if (cfg.windowMs !== old.windowMs) {
+      this.calls.fill(0);
+      this.failures.fill(0);
+      this.bucket = 0;
+      this.bucketAt = this.now();
+    }
   }
 
   /** The current bucket index, clearing buckets that slid out of the window. */

@@ -15,7 +15,7 @@ export class Bulkhead {
   private active = 0;
   private readonly waiting: Waiter[] = [];
 
-  constructor(private readonly cfg: CompiledBulkhead) {}
+  constructor(private cfg: CompiledBulkhead) {}
 
   get inFlight(): number {
     return this.active;
@@ -58,6 +58,16 @@ export class Bulkhead {
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(w);
     });
+  }
+
+  /**
+   * New limits from a config reload. Calls holding a slot keep it; waiters take the slots a
+   * higher `maxInFlight` frees at once. A lower `queue` turns away new waiters only, and a new
+   * `queueTimeout` applies to waits that start from now on.
+   */
+  update(cfg: CompiledBulkhead): void {
+    this.cfg = cfg;
+    while (this.waiting.length > 0 && (cfg.maxInFlight === 0 || this.active < cfg.maxInFlight)) this.waiting[0]!.grant();
   }
 
   /** Gives a slot back; the longest waiter, if any, takes it. */

@@ -1,7 +1,7 @@
 /**
  * UpstreamGuard: everything that stands between the forward stage and one upstream — circuit
  * breaker, bulkhead, retries and the read cache. It lives on the UpstreamManager, so its state
- * survives any config reload that leaves the upstream unchanged.
+ * survives any config reload that keeps the upstream (unchanged, or updated in place: `update`).
  */
 import type { CallOutcome } from '../../mcp/jsonrpc.js';
 import type { Logger } from '../../observability/logger.js';
@@ -20,13 +20,24 @@ export class UpstreamGuard {
 
   constructor(
     readonly upstream: string,
-    private readonly cfg: CompiledResilience,
+    private cfg: CompiledResilience,
     log: Logger,
   ) {
     // One line per transition, never per refused call.
     this.breaker = new CircuitBreaker(cfg.breaker, (from, to) => log.warn({ upstream, from, to }, 'upstream.breaker'));
     this.bulkhead = new Bulkhead(cfg.bulkhead);
     this.cache = new ReadCache(cfg.cache);
+  }
+
+  /**
+   * New `resilience` settings from a config reload, applied in place: retries read them per call,
+   * the breaker and the bulkhead keep their state under the new limits, the read cache is emptied.
+   */
+  update(cfg: CompiledResilience): void {
+    this.cfg = cfg;
+    this.breaker.update(cfg.breaker);
+    this.bulkhead.update(cfg.bulkhead);
+    this.cache.update(cfg.cache);
   }
 
   get breakerState(): BreakerState {

@@ -26,7 +26,7 @@ export class ReadCache {
   private bytes = 0;
 
   constructor(
-    private readonly cfg: CompiledReadCache,
+    private cfg: CompiledReadCache,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -79,6 +79,16 @@ export class ReadCache {
       if (this.entries.size <= this.cfg.maxEntries && this.bytes <= this.cfg.maxBytes) break;
       this.drop(k);
     }
+  }
+
+  /**
+   * New settings from a config reload: the cache starts empty, since entries stored under the
+   * old rules (URIs, TTL, scope, bounds) may not be allowed under the new ones.
+   */
+  update(cfg: CompiledReadCache): void {
+    this.cfg = cfg;
+    this.entries.clear();
+    this.bytes = 0;
   }
 
   private take(key: string): CachedRead | undefined {

@@ -83,6 +83,62 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 20; i++) b.record(b.tryAcquire()!, 'failure');
     assert.equal(b.state satisfies BreakerState, 'closed');
   });
+
+  it('update (config reload): disabling an open breaker closes it and lets calls through', () => {
+    const t = 0;
+    const moves: string[] = [];
+    const b = new CircuitBreaker(compiled({ breaker: { consecutiveFailures: 1 } }).breaker, (f, to) => moves.push(`${f}>${to}`), () => t);
+    b.record(b.tryAcquire()!, 'failure');
+    assert.equal(b.state, 'open');
+    assert.equal(b.tryAcquire(), undefined);
+    b.update(compiled({ breaker: { enabled: false } }).breaker);
+    assert.equal(b.state, 'closed');
+    assert.equal(b.tryAcquire(), 'call');
+    assert.deepEqual(moves, ['closed>open', 'open>closed']);
+  });
+
+  it('update with the same window and new thresholds keeps an open breaker open, under the new openFor', () => {
+    let t = 1_000;
+    const b = new CircuitBreaker(compiled({ breaker: { consecutiveFailures: 1, openFor: '10s' } }).breaker, () => {}, () => t);
+    b.record(b.tryAcquire()!, 'failure');
+    assert.equal(b.state, 'open');
+    b.update(compiled({ breaker: { consecutiveFailures: 3, failureRate: 80, minimumCalls: 5, openFor: '1s', halfOpenProbes: 2 } }).breaker);
+    assert.equal(b.state, 'open', 'the state survives the update');
+    assert.equal(b.tryAcquire(), undefined);
+    t += 999;
+    assert.equal(b.state, 'open');
+    t += 1;
+    assert.equal(b.state, 'half-open', 'the new openFor counts from when the circuit opened');
+    assert.equal(b.tryAcquire(), 'probe');
+    assert.equal(b.tryAcquire(), 'probe', 'the new halfOpenProbes applies');
+  });
+
+  it('update with a new window starts the failure-rate count afresh; the same window keeps it', () => {
+    const t = 0;
+    const rate = (window: string) => compiled({ breaker: { consecutiveFailures: 0, failureRate: 50, minimumCalls: 4, window } }).breaker;
+    // Three calls, two failed: one more failure reaches minimumCalls at over 50 % and opens.
+    const oneShort = (): CircuitBreaker => {
+      const b = new CircuitBreaker(rate('30s'), () => {}, () => t);
+      b.record(b.tryAcquire()!, 'success');
+      b.record(b.tryAcquire()!, 'failure');
+      b.record(b.tryAcquire()!, 'failure');
+      assert.equal(b.state, 'closed');
+      return b;
+    };
+    const same = oneShort();
+    same.update(rate('30s'));
+    same.record(same.tryAcquire()!, 'failure');
+    assert.equal(same.state, 'open', 'an unchanged window keeps its counts');
+
+    const changed = oneShort();
+    changed.update(rate('60s'));
+    for (let i = 0; i < 3; i++) {
+      changed.record(changed.tryAcquire()!, 'failure');
+      assert.equal(changed.state, 'closed', `failure ${i + 1} after the window change is below minimumCalls`);
+    }
+    changed.record(changed.tryAcquire()!, 'failure');
+    assert.equal(changed.state, 'open', 'the full count (minimumCalls) opens it again');
+  });
 });
 
 describe('bulkhead', () => {
@@ -110,6 +166,38 @@ describe('bulkhead', () => {
     await assert.rejects(aborted, (e: GatewayError) => e.code === 'ERR_CANCELLED');
     await assert.rejects(timedOut, (e: GatewayError) => e.code === 'ERR_UPSTREAM_BUSY');
     assert.equal(h.queued, 0);
+  });
+
+  it('update raising maxInFlight grants queued waiters at once', async () => {
+    const h = new Bulkhead(compiled({ bulkhead: { maxInFlight: 1, queue: 2, queueTimeout: 200 } }).bulkhead);
+    const s = new AbortController().signal;
+    assert.equal(h.acquire(s), true);
+    const w1 = h.acquire(s);
+    const w2 = h.acquire(s);
+    assert.ok(w1 instanceof Promise && w2 instanceof Promise);
+    // Settled either way within queueTimeout: nothing hangs or rejects unhandled if the update fails to grant.
+    const settled = Promise.allSettled([w1, w2]);
+    assert.equal(h.queued, 2);
+    h.update(compiled({ bulkhead: { maxInFlight: 3, queue: 2, queueTimeout: 200 } }).bulkhead);
+    assert.equal(h.inFlight, 3);
+    assert.equal(h.queued, 0);
+    assert.deepEqual((await settled).map((r) => r.status), ['fulfilled', 'fulfilled']);
+  });
+
+  it('update lowering maxInFlight keeps the slots held and refuses new acquires beyond the new limit', () => {
+    const h = new Bulkhead(compiled({ bulkhead: { maxInFlight: 3, queue: 0 } }).bulkhead);
+    const s = new AbortController().signal;
+    for (let i = 0; i < 3; i++) assert.equal(h.acquire(s), true);
+    h.update(compiled({ bulkhead: { maxInFlight: 1, queue: 0 } }).bulkhead);
+    assert.equal(h.inFlight, 3, 'calls holding a slot keep it');
+    assert.throws(() => h.acquire(s), (e: GatewayError) => e.code === 'ERR_UPSTREAM_BUSY');
+    h.release();
+    h.release();
+    assert.equal(h.inFlight, 1);
+    assert.throws(() => h.acquire(s), (e: GatewayError) => e.code === 'ERR_UPSTREAM_BUSY', 'one in flight is the new limit');
+    h.release();
+    assert.equal(h.acquire(s), true);
+    assert.equal(h.inFlight, 1);
   });
 });
 
@@ -189,6 +277,21 @@ describe('read cache', () => {
     for (let i = 0; i < 20; i++) d.put(`file:///${i}`, 't1', 'p', 'legacy', ok({ pad: 'x'.repeat(200) }), false);
     assert.ok(d.totalBytes <= 1_000);
     assert.ok(d.size < 20 && d.size > 0);
+  });
+
+  it('update empties the cache and applies the new settings', () => {
+    const c = new ReadCache(cfg({ scope: 'public' }));
+    c.put('file:///a', 't1', 'alice', 'legacy', ok(), false);
+    c.put('file:///b', 't1', 'alice', 'legacy', ok({ cacheScope: 'private' }), false);
+    assert.equal(c.size, 2);
+    assert.ok(c.get('file:///a', 't1', 'bob'));
+    c.update(compiled({ cache: { resources: ['db://*'] } }).cache);
+    assert.equal(c.size, 0);
+    assert.equal(c.totalBytes, 0);
+    assert.equal(c.get('file:///a', 't1', 'bob'), undefined);
+    assert.equal(c.get('file:///b', 't1', 'alice'), undefined);
+    assert.equal(c.covers('file:///a'), false);
+    assert.equal(c.covers('db://x'), true);
   });
 });
 
@@ -310,5 +413,18 @@ describe('upstream guard', () => {
     await new Promise((r) => setImmediate(r));
     const logged = lines.map((l) => JSON.parse(l) as { msg: string; upstream: string; from: string; to: string }).filter((l) => l.msg === 'upstream.breaker');
     assert.deepEqual(logged.map((l) => [l.upstream, l.from, l.to]), [['u', 'closed', 'open']]);
+  });
+
+  it('update hands the new settings to the breaker (disabling closes an open circuit) and empties the cache', async () => {
+    const g = guardOf({ retry: { attempts: 0 }, breaker: { consecutiveFailures: 1 }, cache: { resources: ['file:///*'] } });
+    await g.run(false, signal, async () => fail('ERR_UPSTREAM_CLOSED'));
+    assert.equal(g.breakerState, 'open');
+    g.cache.put('file:///a', 't1', 'p', 'legacy', { result: { contents: [] } }, false);
+    assert.equal(g.cache.size, 1);
+    g.update(compiled({ retry: { attempts: 0 }, breaker: { enabled: false }, cache: { resources: ['file:///*'] } }));
+    assert.equal(g.breakerState, 'closed');
+    assert.doesNotThrow(() => g.refuseIfOpen());
+    assert.deepEqual(await g.run(false, signal, async () => ({ result: { through: 1 } })), { result: { through: 1 } });
+    assert.equal(g.cache.size, 0);
   });
 });
