@@ -1,6 +1,7 @@
 /**
- * Process entry: env → config → store → gateway → listen; signals. Every exit path stops the
- * upstreams and reaps every child process (security-checklist D1).
+ * Process entry: env → config → leftover reaper and child ledger → store → gateway → listen;
+ * signals. Every exit path stops the upstreams and reaps every child process (security-checklist
+ * D1); children of an earlier gateway that was SIGKILLed are reaped at start (Linux, child-ledger.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -10,7 +11,8 @@ import { watchConfig } from './config/watch.js';
 import { createLogger } from './observability/logger.js';
 import { openStore } from './storage/index.js';
 import { createGateway } from './gateway.js';
-import { killAllNow, reapAll, watchParent } from './upstreams/children.js';
+import { killAllNow, liveChildCount, reapAll, setChildLedger, watchParent } from './upstreams/children.js';
+import { ChildLedger, openRunDir, reapOrphans } from './upstreams/child-ledger.js';
 import type { AuthMode } from './auth/compile.js';
 
 const BANNER: Record<AuthMode, string> = {
@@ -22,6 +24,19 @@ const BANNER: Record<AuthMode, string> = {
 export async function main(opts: { configPath: string }): Promise<void> {
   const snap = loadConfigFile(opts.configPath);
   const log = createLogger(snap.logLevel);
+  // Before any upstream starts: reap what gateways that died without cleaning up (SIGKILL, OOM
+  // kill) left running, then record our own children the same way (Linux only; bounded, ~3 s).
+  const runDir = openRunDir(log);
+  let ledger: ChildLedger | undefined;
+  if (runDir) {
+    await reapOrphans(runDir, log);
+    const own = new ChildLedger(runDir, log);
+    setChildLedger(own);
+    // Any exit that runs hooks (clean, process.exit, a failed start) removes it: killAllNow,
+    // registered below, SIGKILLs whatever is still tracked on the same exit.
+    process.once('exit', () => own.close());
+    ledger = own;
+  }
   const holder = new SnapshotHolder(snap);
   if (snap.gateway.storage === 'sqlite') mkdirSync(snap.gateway.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({ kind: snap.gateway.storage, dataDir: snap.gateway.dataDir, logger: log });
@@ -41,6 +56,7 @@ export async function main(opts: { configPath: string }): Promise<void> {
       await watcher.close().catch(() => undefined);
       await gateway.close().catch((e: unknown) => log.error({ err: e }, 'gateway.close_failed'));
       await reapAll(2_000);
+      if (liveChildCount() === 0) ledger?.close();
       await store.close().catch(() => undefined);
       log.info('gateway.stopped');
       process.exitCode = code;

@@ -3,10 +3,14 @@
  * child is reaped on SIGTERM, SIGINT or a crash of the parent). Process adapters register their
  * children here; the process entry wires signals to `reapAll` and `killAllNow`.
  *
- * If the gateway dies without running any of this (SIGKILL, OOM kill), its children still see
- * EOF on stdin when the pipe's last writer goes away: the stdio transport says servers SHOULD exit
- * then, and well-behaved servers do. `watchParent` covers the other direction: a gateway whose own
- * parent (a supervisor, a terminal) died shuts down instead of lingering as an orphan.
+ * If the gateway dies without running any of this (SIGKILL, OOM kill), its children see EOF on
+ * stdin when the pipe's last writer goes away, and the stdio transport says servers SHOULD exit
+ * then; a child that does not (and whatever it started in its process group) is reaped at the
+ * next gateway start instead: on Linux, `main.ts` installs a child ledger (`child-ledger.ts`,
+ * `setChildLedger`) that records every tracked child in a per-gateway file, and at start reaps
+ * the children listed in files of gateways that are no longer alive. Gateways created in-process
+ * (tests) install none and record nothing. `watchParent` covers the other direction: a gateway
+ * whose own parent (a supervisor, a terminal) died shuts down instead of lingering as an orphan.
  */
 
 /** What the registry needs from a child. */
@@ -14,19 +18,41 @@ export interface TrackedChild {
   readonly pid: number | undefined;
   /** Label for logs: the upstream name. */
   readonly label: string;
+  /** Start time from /proc (Linux), read right after spawn: with the pid, names this very process. */
+  readonly starttime?: number | undefined;
   /** Graceful stop: EOF, grace, SIGTERM, grace, SIGKILL. Resolves once the child has exited. */
   stop(graceMs: number): Promise<void>;
   /** Immediate SIGKILL, for synchronous exit paths. */
   kill(): void;
 }
 
-const live = new Set<TrackedChild>();
+/** Told of every child tracked and untracked (the child ledger). Must not throw. */
+export interface ChildLedgerSink {
+  add(c: TrackedChild): void;
+  remove(c: TrackedChild): void;
+}
 
-/** Adds a child; returns the function that removes it (call it when the child has exited). */
+const live = new Set<TrackedChild>();
+let ledger: ChildLedgerSink | undefined;
+
+/**
+ * Installs (or, with undefined, removes) the ledger that records the live children; the children
+ * already tracked are added to it at once.
+ */
+export function setChildLedger(l: ChildLedgerSink | undefined): void {
+  ledger = l;
+  if (l) for (const c of live) l.add(c);
+}
+
+/**
+ * Adds a child; returns the function that removes it (call it once the child and its process
+ * group are gone).
+ */
 export function trackChild(c: TrackedChild): () => void {
   live.add(c);
+  ledger?.add(c);
   return () => {
-    live.delete(c);
+    if (live.delete(c)) ledger?.remove(c);
   };
 }
 

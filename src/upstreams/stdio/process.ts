@@ -11,7 +11,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../../observability/logger.js';
 import { trackChild } from '../children.js';
 import { LineSplitter } from './framing.js';
-import { groupHasLiveMember } from './process-group.js';
+import { groupHasLiveMember, readProcStat } from './process-group.js';
 
 export interface SpawnOptions {
   /** Upstream name, for logs. */
@@ -59,9 +59,14 @@ export class StdioProcess {
     this.child = spawn(command, [...args], { shell: false, cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: process.platform !== 'win32', windowsHide: true });
     // argv is counted, not printed: ${ENV} interpolation may have put a credential in it.
     log.info({ upstream: name, pid: this.child.pid, command, argc: args.length, cwd }, 'stdio upstream spawned');
+    // Read now, before control returns to the event loop: until then the child cannot have been
+    // reaped, so its /proc entry (a zombie at worst) still holds this start time. The child
+    // ledger needs it to tell this child from a later process reusing its pid.
+    const stat = this.child.pid === undefined ? 'gone' : readProcStat(this.child.pid);
     const untrack = trackChild({
       label: name,
       pid: this.child.pid,
+      starttime: typeof stat === 'object' ? stat.starttime : undefined,
       stop: (graceMs) => this.stop(graceMs),
       kill: () => this.signal('SIGKILL'),
     });
