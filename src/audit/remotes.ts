@@ -18,6 +18,17 @@ export interface AuditRemotes {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Logs a sink's failure: a delivery's first failed attempt and then every tenth (an outage must
+ * be visible without flooding the log), and always a runner that stopped (`attempt` < 0: a corrupt
+ * segment or cursor; that log's calls fail closed past the high-water mark until a restart).
+ */
+export function logSinkError(log: Logger, sink: string, logId: string, e: unknown, attempt: number): void {
+  const err = e instanceof Error ? e.message : String(e);
+  if (attempt < 0) log.error({ sink, log: logId, err }, 'audit.sink_stopped');
+  else if (attempt === 1 || attempt % 10 === 0) log.warn({ sink, log: logId, attempt, err }, 'audit.sink_failed');
+}
+
 export async function startAuditRemotes(audit: AuditService, cfg: CompiledAudit, resolveSecret: ResolveSecret, productVersion: string, log: Logger): Promise<AuditRemotes> {
   if (!cfg.enabled) return { lag: () => [], stop: async () => undefined };
   const sinks =
@@ -27,10 +38,7 @@ export async function startAuditRemotes(audit: AuditService, cfg: CompiledAudit,
           sinks: cfg.sinks,
           resolveSecret,
           productVersion,
-          onError: (sink, logId, e, attempt) => {
-            // The first failure and then every tenth: an outage must be visible without flooding the log.
-            if (attempt === 1 || attempt % 10 === 0) log.warn({ sink, log: logId, attempt, err: e instanceof Error ? e.message : String(e) }, 'audit.sink_failed');
-          },
+          onError: (sink, logId, e, attempt) => logSinkError(log, sink, logId, e, attempt),
         })
       : undefined;
   const r = cfg.retention;

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { AuditConfig, compileAudit } from '../../../src/audit/config.js';
 import { LogWriter } from '../../../src/audit/writer.js';
 import { nodeIo, segmentName } from '../../../src/audit/segment.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+import { createLogger, silentLogger } from '../../../src/observability/logger.js';
+import { logSinkError } from '../../../src/audit/remotes.js';
+import { Writable } from 'node:stream';
 import { SinkRunner, type SinkRunnerOptions } from '../../../src/audit/sinks/runner.js';
 import { webhookSink } from '../../../src/audit/sinks/webhook.js';
 import { syslogSink } from '../../../src/audit/sinks/syslog.js';
@@ -432,4 +434,24 @@ describe('audit sinks: a segment that is not a regular file', () => {
       }
     });
   }
+});
+
+describe('audit sinks: what the gateway log says about failures', () => {
+  it('a stopped runner (attempt -1) is always logged as an error; deliveries on the first and every tenth attempt', () => {
+    const lines: { level: number; msg: string; attempt?: number; sink: string; log: string; err: string }[] = [];
+    const log = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (lines.push(JSON.parse(c.toString()) as (typeof lines)[number]), cb()) }), { envOverride: false });
+    logSinkError(log, 'siem', 't-acme', new Error('corrupt cursor'), -1);
+    for (let attempt = 1; attempt <= 20; attempt += 1) logSinkError(log, 'siem', 't-acme', new Error('503'), attempt);
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.level, l.attempt]),
+      [
+        ['audit.sink_stopped', 50, undefined],
+        ['audit.sink_failed', 40, 1],
+        ['audit.sink_failed', 40, 10],
+        ['audit.sink_failed', 40, 20],
+      ],
+    );
+    assert.equal(lines[0]!.err, 'corrupt cursor');
+    assert.equal(lines[0]!.sink, 'siem');
+  });
 });
