@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { liveChildPids } from '../../src/upstreams/children.js';
 import { repoPath, startGateway, tsNode, type TestGateway } from '../helpers/gateway.js';
 import { jsonLines } from '../helpers/json-lines.js';
+import { cmdline, until } from '../helpers/procs.js';
 
 // Wire payloads are asserted field by field; a loose type keeps those assertions readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -28,16 +29,6 @@ const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 50 ms until it returns a value, for at most `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
 /** A stdio mock upstream; `marker` is an extra argv item so a test can tell its process apart. */
 const stdioMock = (name: string, marker = name): string => `
   - name: ${name}
@@ -88,14 +79,6 @@ const alive = (pid: number): boolean => {
     return true;
   } catch {
     return false;
-  }
-};
-
-const cmdline = (pid: number): string => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
   }
 };
 

@@ -7,46 +7,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoPath, tsNode } from '../helpers/gateway.js';
 import { jsonLines } from '../helpers/json-lines.js';
-import { runningPid } from '../helpers/procs.js';
+import { childrenOf, cmdline, runningPid, until } from '../helpers/procs.js';
 
 const MODERN = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
 const CLI = repoPath('src/cli/index.ts');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
 const alive = runningPid;
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const text = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
-        if (text) out.push(...text.split(/\s+/).map(Number));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* process gone */
-  }
-  return out;
-}
 
 /** Every descendant pid (bounded breadth-first walk). */
 function descendants(pid: number): number[] {
@@ -62,14 +35,6 @@ function descendants(pid: number): number[] {
   }
   return seen;
 }
-
-const cmdline = (pid: number): string => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-};
 
 const twoUpstreams = (): string => `
 gateway:

@@ -14,46 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoPath, tsNode } from '../helpers/gateway.js';
 import { jsonLines } from '../helpers/json-lines.js';
-import { runningPid as alive } from '../helpers/procs.js';
+import { childrenOf, cmdline, runningPid as alive, until } from '../helpers/procs.js';
 
 const CLI = repoPath('src/cli/index.ts');
 const MARK = 'orphan-reap-';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const text = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
-        if (text) out.push(...text.split(/\s+/).map(Number));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* process gone */
-  }
-  return out;
-}
-
-const cmdline = (pid: number): string => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-};
 
 /** /proc/<pid>/stat field 22. */
 function starttime(pid: number): number {

@@ -7,37 +7,17 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { liveChildPids } from '../../src/upstreams/children.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-import { runningPid } from '../helpers/procs.js';
+import { cmdline, runningPid, until } from '../helpers/procs.js';
 import { gatewayYaml, RawLegacySession, upstreamYaml, type RpcMsg } from './helpers-wire.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const textOf = (m: object | undefined): string => String((((m as { result?: unknown } | undefined)?.result as { content?: { text?: string }[] })?.content ?? [])[0]?.text ?? JSON.stringify(m));
 
-const cmdline = (pid: number): string => {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
-  } catch {
-    return '';
-  }
-};
-
 /** The running stdio child whose command line carries `marker` (each test labels its upstream). */
 const childWith = (marker: string): number[] => liveChildPids().filter((p) => runningPid(p) && cmdline(p).includes(marker));
-
-/** Polls `check` every 50 ms until it returns a value, for at most `ms`. */
-async function until<T>(what: string, check: () => T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('hot reload with calls in flight', () => {
   let gw: TestGateway;
