@@ -75,7 +75,8 @@ export class UpstreamManager {
     private readonly log: Logger,
     private readonly store: Store,
     private readonly events: ManagerEvents,
-    private readonly maxMessageBytes: number,
+    /** gateway.limits.maxUpstreamMessageBytes, baked into HTTP links when they open. */
+    readonly maxMessageBytes: number,
     private readonly linkDeps?: LinkDeps,
   ) {
     this.current = cfg;

@@ -43,10 +43,15 @@ export class UpstreamSet {
 
   reconcile(snap: Snapshot): Promise<void> {
     const wanted = new Map(snap.upstreams.map((u) => [u.name, u]));
+    const limit = snap.gateway.limits.maxUpstreamMessageBytes;
     const stopping: Promise<void>[] = [];
     for (const [name, m] of this.managers) {
       const next = wanted.get(name);
-      const action = next ? upstreamChange(m.cfg, next).action : 'remove';
+      // The gateway-wide message limit is baked into an HTTP link when it opens (stdio links use
+      // their own maxLineBytes): a new limit reaches an HTTP upstream only by replacing it.
+      const limitChanged = next !== undefined && next.kind !== 'stdio' && m.maxMessageBytes !== limit;
+      const change = next ? upstreamChange(m.cfg, next).action : 'remove';
+      const action = limitChanged ? 'replace' : change;
       if (next && action !== 'replace') {
         // Unchanged, or settings only: the running upstream (its processes, sessions and state)
         // stays and reads the new snapshot's entry from now on.
@@ -58,12 +63,12 @@ export class UpstreamSet {
         // recycle: an edit to the config must not fail the calls it finds running.
         this.draining.add(m);
         stopping.push(m.retire(drainMs(m)).finally(() => this.draining.delete(m)));
-        this.log.info({ upstream: name, reason: next ? 'changed' : 'removed', inFlight: m.inFlight }, 'upstream.stopping');
+        this.log.info({ upstream: name, reason: !next ? 'removed' : change === 'replace' ? 'changed' : 'limits.maxUpstreamMessageBytes changed', inFlight: m.inFlight }, 'upstream.stopping');
       }
     }
     for (const [name, cfg] of wanted) {
       if (this.managers.has(name)) continue;
-      const m = new UpstreamManager(cfg, this.log, this.store, this.events, snap.gateway.limits.maxUpstreamMessageBytes, this.linkDeps);
+      const m = new UpstreamManager(cfg, this.log, this.store, this.events, limit, this.linkDeps);
       this.managers.set(name, m);
       m.start();
     }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { liveChildPids } from '../../src/upstreams/children.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startMockHttp, type MockHttp } from '../fixtures/mock-upstream/http-server.js';
 import { cmdline, runningPid, until } from '../helpers/procs.js';
 import { gatewayYaml, RawLegacySession, upstreamYaml, type RpcMsg } from './helpers-wire.js';
 
@@ -126,4 +127,34 @@ describe('hot reload: in place or replaced', () => {
       assert.deepEqual(reloadLogs(logs), ['upstream.stopping:changed']);
     });
   }
+});
+
+describe('hot reload: the gateway-wide upstream message limit', () => {
+  let gw: TestGateway | undefined;
+  let mock: MockHttp | undefined;
+  after(async () => {
+    await gw?.close();
+    await mock?.close();
+  });
+
+  it('a new limits.maxUpstreamMessageBytes reaches a running HTTP upstream (it is replaced)', async () => {
+    mock = await startMockHttp({ mode: 'legacy' });
+    const yaml = (limit: string): string => gatewayYaml([upstreamYaml('web', 'streamable-http', mock!.url)]).replace('gateway: { storage: memory }', `gateway: { storage: memory, limits: { maxUpstreamMessageBytes: ${limit} } }`);
+    gw = await startGateway(yaml('16mb'));
+    await gw.waitHealthy(['web']);
+    const s = await RawLegacySession.open(gw.mcp);
+    const big = async (id: number): Promise<RpcMsg | undefined> =>
+      (await s.request(id, 'tools/call', { name: 'web__big', arguments: { kb: 64 } }, { deadlineMs: 20_000 })).messages.find((m) => m.id === id);
+    assert.equal(textOf(await big(1)).length, 64 * 1024, 'under 16 MB the 64 KB result passes');
+    gw.reload(yaml('32kb'));
+    await gw.waitHealthy(['web']);
+    // The replacement may still be starting: a refusal for "unavailable" is retried, only the size verdict counts.
+    const r = await until('a verdict under the new limit', async () => {
+      const m = await big(Date.now());
+      const code = (m?.error?.data as { portcullis?: string } | undefined)?.portcullis;
+      return code === 'ERR_UNKNOWN_TOOL' || code === 'ERR_UPSTREAM_UNAVAILABLE' ? undefined : m;
+    });
+    assert.ok(r?.error !== undefined, `over 32 KB the result is refused: ${JSON.stringify(r).slice(0, 300)}`);
+    assert.equal(textOf(await s.request(99, 'tools/call', { name: 'web__echo', arguments: { text: 'small' } }, { deadlineMs: 20_000 }).then((x) => x.messages.find((m) => m.id === 99))), 'small');
+  });
 });
