@@ -70,15 +70,68 @@ const Claims = z
   .strict()
   .describe('How token claims map onto the principal.');
 
+/** What an `introspection.tokenPrefix` looks like: printable ASCII without spaces, 1 to 64 characters. */
+export const TOKEN_PREFIX_PATTERN = /^[\x21-\x7e]{1,64}$/;
+
 const Introspection = z
   .object({
     url: z.string().url().describe('RFC 7662 introspection endpoint of the issuer.'),
     clientId: z.string().min(1).max(256).describe("The gateway's client id at the introspection endpoint (client_secret_basic)."),
     clientSecret: SecretRef.describe("The gateway's client secret at the introspection endpoint."),
     cacheTtl: Duration.default('60s').describe('Longest time an active introspection answer is reused; also the cache lifetime of answers without `exp`.'),
+    tokenPrefix: z
+      .string()
+      .regex(TOKEN_PREFIX_PATTERN, 'printable ASCII without spaces, 1 to 64 characters')
+      .optional()
+      .describe(
+        'Opaque tokens starting with this prefix are introspected at this issuer only (e.g. `ory_at_`); needed when several issuers use introspection. At most one introspecting issuer may go without a prefix: it receives the opaque tokens no prefix matches. No prefix may be a prefix of another.',
+      ),
   })
   .strict()
-  .describe('Verify opaque tokens by asking the issuer (RFC 7662). Used when the token is not a JWT of a JWKS issuer.');
+  .describe(
+    'Verify opaque tokens by asking the issuer (RFC 7662). Used when the token is not a JWT of a JWKS issuer. An opaque token is sent to one issuer only: the one whose `tokenPrefix` it starts with, else the one introspecting issuer without a prefix; otherwise it is refused without being sent anywhere.',
+  );
+
+/** One reason a list of issuers cannot route opaque tokens to a single issuer, located in the list. */
+export interface IntrospectionRoutingProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Why opaque tokens could not each be sent to exactly one issuer (no token passthrough): more
+ * than one introspecting issuer without `tokenPrefix`, or two prefixes one of which starts the
+ * other (a token could match both). Empty when routing is unambiguous.
+ */
+export function introspectionRoutingProblems(
+  list: readonly { name: string; introspection?: { tokenPrefix?: string | undefined } | undefined }[],
+): IntrospectionRoutingProblem[] {
+  const problems: IntrospectionRoutingProblem[] = [];
+  const unprefixed: number[] = [];
+  const prefixed: { idx: number; prefix: string }[] = [];
+  list.forEach((i, idx) => {
+    if (i.introspection === undefined) return;
+    const prefix = i.introspection.tokenPrefix;
+    if (prefix === undefined) unprefixed.push(idx);
+    else prefixed.push({ idx, prefix });
+  });
+  if (unprefixed.length > 1) {
+    const named = unprefixed.map((idx) => `[${idx}].introspection (${JSON.stringify(list[idx]!.name)})`).join(', ');
+    problems.push({
+      path: [],
+      message: `several issuers introspect opaque tokens: ${named}: give each but one an introspection.tokenPrefix, so a token is only ever sent to its own issuer`,
+    });
+  }
+  for (const [n, b] of prefixed.entries()) {
+    const a = prefixed.slice(0, n).find((x) => x.prefix.startsWith(b.prefix) || b.prefix.startsWith(x.prefix));
+    if (a === undefined) continue;
+    problems.push({
+      path: [b.idx, 'introspection', 'tokenPrefix'],
+      message: `tokenPrefix ${JSON.stringify(b.prefix)} and [${a.idx}].introspection.tokenPrefix ${JSON.stringify(a.prefix)} (issuer ${JSON.stringify(list[a.idx]!.name)}) overlap: a token could match both; no prefix may start another`,
+    });
+  }
+  return problems;
+}
 
 /** One authorization server whose access tokens the gateway accepts. */
 export const TrustedIssuer = z
@@ -125,7 +178,7 @@ export const TrustedIssuer = z
   })
   .describe('An authorization server whose access tokens are accepted.');
 
-/** The list of trusted issuers: names and `iss` values must be unique. */
+/** The list of trusted issuers: names and `iss` values must be unique, and opaque tokens must route to one issuer each. */
 export const TrustedIssuers = z
   .array(TrustedIssuer)
   .max(64)
@@ -138,8 +191,11 @@ export const TrustedIssuers = z
       names.add(i.name);
       issuers.add(i.issuer);
     });
+    for (const p of introspectionRoutingProblems(list)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
   })
-  .describe('Authorization servers whose access tokens the gateway accepts.');
+  .describe(
+    'Authorization servers whose access tokens the gateway accepts. When several use introspection, all but one need an `introspection.tokenPrefix`: an opaque token is only ever sent to its own issuer.',
+  );
 
 /** A parsed issuer (defaults applied). */
 export type TrustedIssuerConfig = z.infer<typeof TrustedIssuer>;

@@ -2,16 +2,17 @@
  * The gateway's access-token check as an OAuth resource server. One TokenVerifier holds the
  * trusted issuers, their key sources and introspection clients, and a cache of successful
  * verifications. A JWT is routed by its (not yet trusted) `iss` to exactly one issuer, whose
- * keys and rules then decide; an opaque token is introspected at the issuers that allow it.
+ * keys and rules then decide. An opaque token is introspected at exactly one issuer, chosen
+ * before any request from the token itself (`introspection.tokenPrefix`, else the one issuer
+ * without a prefix): a client's token is never shown to another issuer (no token passthrough).
  */
 import type { Principal } from '../../pipeline/context.js';
-import { GatewayError } from '../../pipeline/errors.js';
 import { parseDuration } from '../../config/units.js';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
 import type { ResolveSecret } from '../secrets/ref.js';
 import { TokenCache, tokenKey, type TokenCacheOptions } from './cache.js';
 import { mapClaims } from './claims.js';
-import type { TrustedIssuerConfig } from './config.js';
+import { introspectionRoutingProblems, type TrustedIssuerConfig } from './config.js';
 import { invalidToken, type TokenLogger } from './errors.js';
 import { IntrospectionClient, type IntrospectionClientOptions } from './introspection.js';
 import { JwksSource, LocalKeySource, type JwksSourceOptions } from './jwks.js';
@@ -75,7 +76,10 @@ const B64URL_OR_EMPTY = /^[A-Za-z0-9_-]*$/;
 /** Verifies bearer tokens against the trusted issuers. */
 export class TokenVerifier {
   readonly #byIss = new Map<string, IssuerRuntime>();
-  readonly #introspectors: IssuerRuntime[] = [];
+  /** Introspecting issuers with a `tokenPrefix`, longest prefix first. */
+  readonly #prefixed: { prefix: string; rt: IssuerRuntime }[] = [];
+  /** The one introspecting issuer without a `tokenPrefix`, if any. */
+  #unprefixed: IssuerRuntime | undefined;
   readonly #cache: TokenCache<Cached>;
   readonly #inflight = new Map<string, Promise<Cached>>();
   readonly #now: () => number;
@@ -83,6 +87,9 @@ export class TokenVerifier {
   constructor(opts: TokenVerifierOptions) {
     this.#now = opts.now ?? Date.now;
     this.#cache = new TokenCache<Cached>(opts.cache);
+    // Fail closed at start, as the config schema does: an opaque token must route to one issuer only.
+    const routing = introspectionRoutingProblems(opts.issuers);
+    if (routing.length > 0) throw new Error(`trusted issuers: ${routing.map((p) => p.message).join('; ')}`);
     const names = new Set<string>();
     for (const config of opts.issuers) {
       if (names.has(config.name)) throw new Error(`trusted issuer "${config.name}" is listed twice`);
@@ -113,8 +120,13 @@ export class TokenVerifier {
               }),
       };
       this.#byIss.set(config.issuer, rt);
-      if (rt.introspector) this.#introspectors.push(rt);
+      if (rt.introspector) {
+        const prefix = config.introspection?.tokenPrefix;
+        if (prefix === undefined) this.#unprefixed = rt;
+        else this.#prefixed.push({ prefix, rt });
+      }
     }
+    this.#prefixed.sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   /**
@@ -142,7 +154,7 @@ export class TokenVerifier {
 
   async #verifyUncached(token: string, key: string): Promise<Cached> {
     const routed = jwtIssuer(token);
-    if (routed === 'not-jwt') return this.#introspectAny(token, key);
+    if (routed === 'not-jwt') return this.#introspectOpaque(token, key);
     const rt = routed === undefined ? undefined : this.#byIss.get(routed);
     if (rt === undefined) throw invalidToken('issuer');
     if (rt.keys === undefined) return this.#introspectAt(rt, token, key);
@@ -157,21 +169,17 @@ export class TokenVerifier {
     return this.#remember(key, this.#entry(rt, r.claims, r.expiresAt), r.cacheUntil);
   }
 
-  /** Opaque token: the first issuer that calls it active decides; "inactive" moves on to the next. */
-  async #introspectAny(token: string, key: string): Promise<Cached> {
-    if (this.#introspectors.length === 0) throw invalidToken('malformed');
-    let unavailable: GatewayError | undefined;
-    for (const rt of this.#introspectors) {
-      try {
-        return await this.#introspectAt(rt, token, key);
-      } catch (e) {
-        if (!(e instanceof GatewayError)) throw e;
-        if (e.code === 'ERR_AUTH_UNAVAILABLE') unavailable ??= e;
-        else if (e.detail?.reason !== 'inactive') throw e;
-      }
-    }
-    // Someone we could not ask might have said yes: that is a 503, not a 401.
-    throw unavailable ?? invalidToken('inactive');
+  /**
+   * Opaque token: introspected at the one issuer whose `tokenPrefix` it starts with (longest
+   * first, though the config refuses overlapping prefixes), else at the one introspecting issuer
+   * without a prefix. That issuer's answer is final: "inactive" or "unavailable" never moves on to
+   * another issuer, and a token no issuer claims is refused without any request.
+   */
+  async #introspectOpaque(token: string, key: string): Promise<Cached> {
+    if (this.#prefixed.length === 0 && this.#unprefixed === undefined) throw invalidToken('malformed');
+    const rt = this.#prefixed.find((p) => token.startsWith(p.prefix))?.rt ?? this.#unprefixed;
+    if (rt === undefined) throw invalidToken('issuer');
+    return this.#introspectAt(rt, token, key);
   }
 
   #keySource(config: TrustedIssuerConfig, opts: TokenVerifierOptions): JwksSource | LocalKeySource | undefined {

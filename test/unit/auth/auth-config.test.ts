@@ -62,3 +62,21 @@ test('upstream OAuth for each user and token exchange need per-principal links',
   assert.deepEqual(issuesOf(up(te)), ['upstreams[0].sharing: auth.type: token-exchange needs sharing: per-principal']);
   assert.deepEqual(issuesOf(up(`sharing: per-principal, ${te}`)), []);
 });
+
+test('several introspecting issuers need token prefixes, and the prefixes may not overlap', () => {
+  const intro = (name: string, extra = '') =>
+    `{ name: ${name}, issuer: "https://${name}.example", introspection: { url: "https://${name}.example/introspect", clientId: gw, clientSecret: { env: S }${extra} } }`;
+  const issuers = (...list: string[]) => `auth: { issuers: [${list.join(', ')}] }`;
+  assert.deepEqual(issuesOf(issuers(intro('partner'), intro('corp'))), [
+    'auth.issuers: several issuers introspect opaque tokens: [0].introspection ("partner"), [1].introspection ("corp"): give each but one an introspection.tokenPrefix, so a token is only ever sent to its own issuer',
+  ]);
+  assert.deepEqual(issuesOf(issuers(intro('partner', ', tokenPrefix: p_at_'), intro('corp'))), []);
+  assert.deepEqual(issuesOf(issuers(intro('partner', ', tokenPrefix: p_at_'), intro('corp', ', tokenPrefix: c_at_'))), []);
+  const overlap = issuesOf(issuers(intro('partner', ', tokenPrefix: ory_'), intro('corp', ', tokenPrefix: ory_at_')));
+  assert.equal(overlap.length, 1);
+  assert.match(overlap[0]!, /^auth\.issuers\[1\]\.introspection\.tokenPrefix: tokenPrefix "ory_at_" and \[0\]\.introspection\.tokenPrefix "ory_" \(issuer "partner"\) overlap/);
+  assert.equal(issuesOf(issuers(intro('partner', ', tokenPrefix: "has space"'))).length, 1, 'no spaces');
+  assert.equal(issuesOf(issuers(intro('partner', `, tokenPrefix: ${'x'.repeat(65)}`))).length, 1, 'at most 64');
+  // one introspecting issuer next to JWKS issuers: unchanged, no prefix needed
+  assert.deepEqual(issuesOf(issuers(intro('corp'), '{ name: okta, issuer: "https://okta.example", jwksUri: "https://okta.example/keys" }')), []);
+});

@@ -232,23 +232,79 @@ describe('TokenVerifier with opaque tokens (RFC 7662 introspection)', () => {
     await rejects(v.verify('tok-noexp'), 'inactive');
   });
 
-  test('several issuers: inactive moves on to the next; an unreachable one makes the outcome 503', async () => {
-    const second = { ...issuer(other.url), name: 'as2', issuer: 'https://as2.test' };
-    const v = verifier([issuer(as.url), second]);
-    other.answers.set('tok-2', active({ iss: 'https://as2.test', sub: 'frank' }));
-    const r = await v.verify('tok-2');
-    assert.equal(r.principal.issuer, 'as2');
-    assert.equal(r.principal.subject, 'frank');
+  // Two introspecting issuers: each needs its own prefix, and a token is only ever sent to the
+  // issuer its prefix names (no token passthrough). The partner is listed first on purpose: the
+  // old code asked issuers in config order until one said "active".
+  const partner = (url: string, tokenPrefix = 'b_at_'): TrustedIssuerInput => ({
+    ...issuer(url),
+    name: 'as2',
+    issuer: 'https://as2.test',
+    introspection: { url, clientId: CLIENT_ID, clientSecret: { env: 'INTRO_SECRET' }, tokenPrefix },
+  });
+  // null: no prefix
+  const own = (url: string, tokenPrefix: string | null = 'a_at_'): TrustedIssuerInput =>
+    issuer(url, { introspection: { url, clientId: CLIENT_ID, clientSecret: { env: 'INTRO_SECRET' }, ...(tokenPrefix === null ? {} : { tokenPrefix }) } });
 
-    await rejects(v.verify('tok-nobody'), 'inactive');
-    const dead = verifier([issuer(await deadUrl()), second]);
-    await rejects(dead.verify('tok-nobody'), 'introspection-unavailable', 'ERR_AUTH_UNAVAILABLE');
-    // an active answer is authoritative: a later issuer is not asked
-    as.answers.set('tok-aud', active({ aud: 'https://elsewhere.test' }));
-    other.answers.set('tok-aud', active({ iss: 'https://as2.test' }));
-    const before = other.requests;
-    await rejects(v.verify('tok-aud'), 'audience');
-    assert.equal(other.requests, before);
+  test("several issuers: a token with A's prefix reaches only A's endpoint, whatever A answers", async () => {
+    const v = verifier([partner(other.url), own(as.url)]);
+    const counts = (): [number, number] => [as.requests, other.requests];
+    const [a0, b0] = counts();
+    as.answers.set('a_at_live', active({ sub: 'alice' }));
+    other.answers.set('a_at_live', active({ iss: 'https://as2.test', sub: 'mallory' })); // B would claim it
+    const r = await v.verify('a_at_live');
+    assert.equal(r.principal.issuer, 'as');
+    assert.equal(r.principal.subject, 'alice');
+    assert.deepEqual(counts(), [a0 + 1, b0], "A asked once, B's endpoint never saw the token");
+
+    // inactive at A: refused, not tried at B
+    other.answers.set('a_at_revoked', active({ iss: 'https://as2.test' }));
+    await rejects(v.verify('a_at_revoked'), 'inactive');
+    assert.deepEqual(counts(), [a0 + 2, b0]);
+
+    // B's own tokens go to B only
+    other.answers.set('b_at_tok', active({ iss: 'https://as2.test', sub: 'frank' }));
+    assert.equal((await v.verify('b_at_tok')).principal.issuer, 'as2');
+    assert.deepEqual(counts(), [a0 + 2, b0 + 1]);
+
+    // an active answer is authoritative even when it fails our checks
+    as.answers.set('a_at_aud', active({ aud: 'https://elsewhere.test' }));
+    await rejects(v.verify('a_at_aud'), 'audience');
+    assert.deepEqual(counts(), [a0 + 3, b0 + 1]);
+  });
+
+  test("several issuers: A unreachable is a 503 for A's tokens, and B is not asked instead", async () => {
+    const v = verifier([partner(other.url), own(await deadUrl())]);
+    other.answers.set('a_at_tok', active({ iss: 'https://as2.test' }));
+    const b0 = other.requests;
+    await rejects(v.verify('a_at_tok'), 'introspection-unavailable', 'ERR_AUTH_UNAVAILABLE');
+    assert.equal(other.requests, b0);
+  });
+
+  test('an opaque token no prefix matches, with no unprefixed introspecting issuer, is refused without any request', async () => {
+    const v = verifier([partner(other.url), own(as.url)]);
+    as.answers.set('zz-tok', active());
+    other.answers.set('zz-tok', active({ iss: 'https://as2.test' }));
+    const before = [as.requests, other.requests];
+    await rejects(v.verify('zz-tok'), 'issuer');
+    await rejects(v.verify('a_at'), 'issuer'); // a prefix of the prefix is no match
+    assert.deepEqual([as.requests, other.requests], before, 'no introspection request at all');
+  });
+
+  test('one introspecting issuer without a prefix gets the tokens no prefix matches, and only those', async () => {
+    const v = verifier([partner(other.url), own(as.url, null)]);
+    as.answers.set('plain-tok', active({ sub: 'carol' }));
+    as.answers.set('b_at_tok', active()); // A would claim B's token: it never sees it
+    const before = [as.requests, other.requests];
+    assert.equal((await v.verify('plain-tok')).principal.issuer, 'as');
+    await rejects(v.verify('b_at_tok'), 'inactive');
+    assert.deepEqual([as.requests, other.requests], [before[0]! + 1, before[1]! + 1]);
+  });
+
+  test('several introspecting issuers without prefixes, or with overlapping prefixes, do not start', () => {
+    const bare = { ...issuer(other.url), name: 'as2', issuer: 'https://as2.test' };
+    assert.throws(() => verifier([issuer(as.url), bare]), /several issuers introspect opaque tokens: \[0\]\.introspection \("as"\), \[1\]\.introspection \("as2"\)/);
+    assert.throws(() => verifier([partner(other.url, 'ory_'), own(as.url, 'ory_at_')]), /overlap/);
+    assert.throws(() => verifier([partner(other.url, 'ory_at_'), own(as.url, 'ory_at_')]), /overlap/);
   });
 
   test('a JWT whose iss names an introspection-only issuer is introspected there', async () => {

@@ -112,6 +112,20 @@ test('TrustedIssuer: defaults, exclusions and path rules', () => {
   assert.equal(TrustedIssuers.safeParse([base, { ...base, name: 'kc2' }]).success, false, 'same iss twice');
   assert.equal(TrustedIssuers.safeParse([base, { ...base, issuer: 'https://other' }]).success, false, 'same name twice');
   assert.equal(TrustedIssuers.safeParse([base, { ...base, name: 'kc2', issuer: 'https://other' }]).success, true);
+
+  // opaque tokens must route to one issuer: at most one introspecting issuer without tokenPrefix, no overlapping prefixes
+  const io = (name: string, tokenPrefix?: string): TrustedIssuerInput => ({
+    name,
+    issuer: `https://${name}.test`,
+    introspection: { url: `https://${name}.test/i`, clientId: 'gw', clientSecret: { env: 'S' }, ...(tokenPrefix === undefined ? {} : { tokenPrefix }) },
+  });
+  const two = TrustedIssuers.safeParse([io('b'), base, io('a')]);
+  assert.equal(two.success, false, 'two introspecting issuers without prefixes');
+  assert.match(two.error?.issues[0]?.message ?? '', /\[0\]\.introspection \("b"\), \[2\]\.introspection \("a"\)/);
+  assert.equal(TrustedIssuers.safeParse([io('b', 'b_'), io('a')]).success, true);
+  assert.equal(TrustedIssuers.safeParse([io('b', 'b_'), io('a', 'b_x')]).success, false, 'one prefix starts the other');
+  assert.equal(TrustedIssuers.safeParse([io('b', 'same'), io('a', 'same')]).success, false, 'same prefix twice');
+  for (const bad of ['', 'a b', 'é', 'x'.repeat(65)]) assert.equal(TrustedIssuer.safeParse(io('b', bad)).success, false, JSON.stringify(bad));
 });
 
 test('bearerFrom: accepts one token68 credential after a case-insensitive Bearer', () => {
