@@ -23,7 +23,7 @@ export interface CompiledGuards {
   readonly maxArrayLength: number;
   /** Normalised roots, or undefined when `roots` is not set. */
   readonly roots: readonly string[] | undefined;
-  /** Selects the top-level argument names that `roots` applies to. */
+  /** Selects the top-level argument names that `roots` applies to (case-insensitive: `repoPath`, `TargetDir`). */
   readonly pathArg: GlobMatcher;
   /** False when no guard is on: the check is skipped without walking the arguments. */
   readonly active: boolean;
@@ -39,6 +39,9 @@ export function compileGuards(cfg: ArgumentGuardsConfig): CompiledGuards {
   const roots = cfg.roots?.map(normaliseRoot);
   const maxStringLength = cfg.maxStringLength ?? Infinity;
   const maxArrayLength = cfg.maxArrayLength ?? Infinity;
+  // Names are matched case-insensitively (lower-cased on both sides): `*path*` must select
+  // `repoPath` and `FilePath` too, or a camel-cased path argument escapes `roots`.
+  const pathGlob = compileGlob(cfg.pathArgs.map((p) => p.toLowerCase()));
   return Object.freeze({
     config: cfg,
     noLeadingDash: cfg.noLeadingDash,
@@ -47,7 +50,7 @@ export function compileGuards(cfg: ArgumentGuardsConfig): CompiledGuards {
     maxStringLength,
     maxArrayLength,
     roots: roots ? Object.freeze(roots) : undefined,
-    pathArg: compileGlob(cfg.pathArgs),
+    pathArg: (name: string) => pathGlob(name.toLowerCase()),
     active: cfg.noLeadingDash || cfg.noDotDot || cfg.noControlChars || roots !== undefined || maxStringLength !== Infinity || maxArrayLength !== Infinity,
   });
 }

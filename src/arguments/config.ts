@@ -11,7 +11,7 @@ export const ArgumentGuards = z
     noLeadingDash: z
       .boolean()
       .default(false)
-      .describe('Refuse any string value starting with "-" (after leading whitespace): argument injection into command-line tools such as `git --output=…`.'),
+      .describe('Refuse any string value starting with "-" after leading white space (everything `String.prototype.trim()` or Python\'s `str.strip()` removes): argument injection into command-line tools such as `git --output=…`.'),
     noDotDot: z
       .boolean()
       .default(false)
@@ -25,7 +25,7 @@ export const ArgumentGuards = z
       .array(z.string().min(1).max(256))
       .max(64)
       .default(['*path*', '*file*', '*dir*'])
-      .describe('Top-level argument names (globs, `*` and `?`) whose values (strings, or strings inside arrays and objects) are paths checked against `roots`.'),
+      .describe('Top-level argument names (globs, `*` and `?`, matched case-insensitively) whose values (strings, or strings inside arrays and objects) are paths checked against `roots`.'),
     noControlChars: z
       .boolean()
       .default(false)

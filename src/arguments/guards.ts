@@ -8,11 +8,18 @@ import { posix } from 'node:path';
 
 /** True when the value would be read as an option by getopt-style parsers (`-p`, `--output=…`). */
 export function startsWithDash(s: string): boolean {
-  let i = 0;
-  // Some upstreams trim before building argv, so leading blanks do not hide the dash.
-  while (i < s.length && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;
-  return s.charCodeAt(i) === 0x2d;
+  const c = s.charCodeAt(0);
+  if (c === 0x2d) return true;
+  // Printable ASCII other than space is never trimmed: the common case, without a RegExp.
+  if (c > 0x20 && c < 0x7f) return false;
+  return LEADING_DASH.test(s);
 }
+
+// Upstreams trim before building argv, so nothing a trim removes may hide the dash: `\s` is exactly
+// what String.prototype.trim() removes (Unicode white space, line terminators, U+FEFF); Python's
+// str.strip() also removes U+001C–U+001F and U+0085. One class, anchored: linear.
+// eslint-disable-next-line no-control-regex
+const LEADING_DASH = /^[\s\u001c-\u001f\u0085]*-/;
 
 // Single character classes: linear in V8's engine, and faster than a charCodeAt loop.
 // eslint-disable-next-line no-control-regex

@@ -105,3 +105,31 @@ test('config: roots must be absolute; unknown guard names are refused', () => {
   assert.equal(ArgumentGuards.safeParse({ noDashes: true }).success, false);
   assert.deepEqual(ArgumentGuards.parse({}).pathArgs, ['*path*', '*file*', '*dir*']);
 });
+
+test('noLeadingDash: every character String.prototype.trim() removes is skipped before the dash', () => {
+  const dash = guards({ noLeadingDash: true });
+  const leads = ['\n', '\r\n', '\v', '\f', '\u00a0', '\u1680', '\u2000', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff', ' \t\n\u00a0\ufeff'];
+  for (const lead of ['\u001c', '\u001f', '\u0085']) {
+    // not trimmed by JS, but by Python's str.strip() (mcp-server-git is Python)
+    assert.deepEqual(findGuardViolation(dash, { ref: `${lead}-p` }), { guard: 'noLeadingDash', argument: '/ref' }, JSON.stringify(lead));
+  }
+  for (const lead of leads) {
+    assert.equal(`${lead}--output=/tmp/x`.trim(), '--output=/tmp/x');
+    assert.deepEqual(findGuardViolation(dash, { ref: `${lead}--output=/tmp/x` }), { guard: 'noLeadingDash', argument: '/ref' }, JSON.stringify(lead));
+  }
+  // Characters trim() keeps still hide nothing: the value is not an option once trimmed.
+  for (const v of ['\u200b-x', 'a -x', '\u0085x', '\u180e-x', '']) assert.equal(findGuardViolation(dash, { ref: v }), undefined, JSON.stringify(v));
+});
+
+test('roots: default pathArgs match argument names case-insensitively', () => {
+  const defaults = guards({ roots: ['/srv'] });
+  for (const name of ['repoPath', 'Path', 'PATH', 'targetDir', 'FilePath', 'outputFile', 'WorkDir']) {
+    assert.deepEqual(findGuardViolation(defaults, { [name]: '/etc/passwd' }), { guard: 'roots', argument: `/${name}` }, name);
+    assert.equal(findGuardViolation(defaults, { [name]: '/srv/x' }), undefined, name);
+  }
+  // configured globs too, on both sides
+  const named = guards({ roots: ['/srv'], pathArgs: ['Repo_Path', 'src?'] });
+  assert.equal(findGuardViolation(named, { repo_path: '/etc' })?.guard, 'roots');
+  assert.equal(findGuardViolation(named, { SRC1: '/etc' })?.guard, 'roots');
+  assert.equal(findGuardViolation(named, { query: '/etc', cwd: '/etc' }), undefined);
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compiledSchema, validateArguments, MAX_SCHEMA_DEPTH } from '../../../src/arguments/validate.js';
-import { LINEAR_ENGINE, MAX_BACKTRACK_INPUT, MAX_PATTERN_INPUT, MAX_PATTERN_LENGTH, unsafePatternReason } from '../../../src/arguments/regexp.js';
+import { LINEAR_ENGINE, MAX_BACKTRACK_INPUT, MAX_PATTERN_INPUT, MAX_PATTERN_LENGTH, slowPatternReason, unsafePatternReason } from '../../../src/arguments/regexp.js';
 import { GatewayError } from '../../../src/pipeline/errors.js';
 
 const gitLog = {
@@ -196,4 +196,82 @@ test('ajv instances are retired after many compilations; earlier validators keep
   for (let i = 1; i <= 600; i++) assert.equal(compiledSchema({ type: 'object', properties: { [`n${i}`]: { type: 'integer' } }, required: [`n${i}`] }).kind, 'ajv');
   validateArguments(first, 't', { n0: 1 });
   assert.equal(refusal(() => validateArguments(first, 't', { n0: 'x' })).code, 'ERR_ARGUMENT_INVALID');
+});
+
+const withPattern = (pattern: string) => compiledSchema({ type: 'object', properties: { s: { type: 'string', pattern } } });
+
+test('ReDoS: a pattern with no linear-time form and three or more unbounded quantifiers in one scope is refused', () => {
+  const refused = [
+    '^(?=a)a*a*a*a*a*!', // the reviewer's: O(n^5) on the backtracking engine
+    '(?=a)a*a*a*!',
+    '(?=a)(a*)(a*)(a*)!', // groups count into their scope
+    '(?<=x)\\d+\\.\\d+\\.\\d+$',
+    '(?!b)a*?a+?a*?!', // lazy forms
+    '(?=a)a{1,}a{2,}?a{3,}!',
+    `(?=a)a{${'0'.repeat(40)}1,}a{${'0'.repeat(40)}1,}a*!`, // long counts are still read as quantifiers
+    '(?=a)(?:a+){2}!', // nested repetition
+    '(?=a)(?:x|a*){1,3}!', // repeated alternation
+    '(?=.*a.*a.*a)!', // a lookaround's body is a scope too
+    '^\\p{L}+ \\p{L}+ \\p{L}+$', // \p{…} has no linear twin
+    '^(?=a)[^]a*a*a*a*[^]!', // `[^]` is a whole class: what follows is not inside it
+    '^(?=a)[]a*a*a*[]!',
+  ];
+  for (const p of refused) {
+    const c = withPattern(p);
+    assert.equal(c.kind, 'broken', p);
+    assert.ok(c.kind === 'broken' && c.reason.includes('pattern refused') && c.reason.includes('no linear-time form'), p);
+    assert.equal(refusal(() => validateArguments(c, 'up__search', { s: 'a'.repeat(100) })).code, 'ERR_UPSTREAM_PROTOCOL', p);
+  }
+});
+
+test('ReDoS: patterns with one unbounded quantifier, or with a linear-time form, stay accepted', () => {
+  const accepted: [string, string, string][] = [
+    // [pattern, a matching string, a string that does not match]
+    ['^(?=[*+])[*+]+\\*$', '+*', '*+'], // `*` and `+` inside a class are literals, not quantifiers
+    ['^(?=a)a*\\*\\+\\{2,\\}$', 'aa*+{2,}', 'aa*+'], // escaped quantifier characters are literals
+    ['^(?=.*\\d)[a-z0-9]{8,64}$', 'abcdefg1', 'abcdefgh'], // one unbounded, the rest bounded
+    ['^(?!-)(?:[a-z]{1,3})?[a-z0-9]+$', 'ab12', '-ab'],
+    ['^\\p{L}+$', 'Grüße', 'a1'],
+    ['^(?=[\\]*+])[\\]*+]+x$', ']*x', '*]'], // an escaped `]` does not end the class
+    ['^\\d+\\.\\d+$', '1.25', '1.'], // several quantifiers, but a linear-time form
+    ['^[a-z]+(?:-[a-z]+)*$', 'a-b-c', 'a--b'],
+    // No linear form, but at most two unbounded quantifiers per scope: a lookaround is its own scope.
+    ['^(?=.*[A-Z])(?=.*\\d).{8,}$', 'Abcdefg1', 'abcdefgh'],
+    ['^\\p{L}+ \\p{L}+$', 'Grüße Welt', 'Grüße'],
+    ['^(?=a)(a+)?!$', 'aa!', 'b!'],
+  ];
+  for (const [p, yes, no] of accepted) {
+    const c = withPattern(p);
+    assert.equal(c.kind, 'ajv', p);
+    validateArguments(c, 't', { s: yes });
+    assert.equal(refusal(() => validateArguments(c, 't', { s: no })).code, 'ERR_ARGUMENT_INVALID', p);
+  }
+});
+
+test('ReDoS: a backtracked pattern with two unbounded quantifiers in one scope gets at most 128 code units', () => {
+  const c = withPattern('(?=a)a*a*!');
+  assert.equal(c.kind, 'ajv');
+  validateArguments(c, 't', { s: `${'a'.repeat(127)}!` });
+  // 512 code units of this took 140 ms of backtracking; 129 fail the check without running (a
+  // matching string, so only the bound refuses it)
+  assert.equal(refusal(() => validateArguments(c, 't', { s: `${'a'.repeat(128)}!` })).code, 'ERR_ARGUMENT_INVALID');
+  // One unbounded quantifier keeps the 512 bound.
+  validateArguments(withPattern('(?=a)a*!'), 't', { s: `${'a'.repeat(500)}!` });
+});
+
+test('ReDoS: a polynomial pattern with a linear-time form never backtracks on a string with surrogates', { timeout: 20_000 }, () => {
+  const c = withPattern('a*a*a*a*a*!');
+  assert.equal(c.kind, 'ajv');
+  validateArguments(c, 't', { s: `${'a'.repeat(10_000)}!` });
+  const t0 = performance.now();
+  // 100 characters and one emoji took 12 s on the backtracking engine
+  assert.equal(refusal(() => validateArguments(c, 't', { s: `${'a'.repeat(100)}\u{1F600}` })).code, 'ERR_ARGUMENT_INVALID');
+  assert.ok(performance.now() - t0 < 1000);
+});
+
+test('ReDoS: slowPatternReason counts unbounded quantifiers outside character classes and escapes', () => {
+  for (const p of ['a*a*a*', 'a+?b{3,}c*', '(?:a+)(?:b+)c*', '(?:ab+){2}', '[^]a*[]b+c+', `a{${'9'.repeat(40)},}b*c*`, '(?=a*a*a*)b', '(a+)+']) assert.ok(slowPatternReason(p), p);
+  for (const p of ['a*', 'a*b*', '(?:a+)?', '(?=.*[A-Z])(?=.*\\d).{8,}', '[*+]+', '\\*\\+a+', '[\\]*+]+\\{2,\\}', 'a{2}b{1,5}c?(?:d{3})?', '[a-z]*[^*]{2,8}', '(?<n>x)+y?', '\\p{L}+']) {
+    assert.equal(slowPatternReason(p), undefined, p);
+  }
 });
