@@ -24,6 +24,8 @@ function signature(view: CatalogView, kind: Kind): string {
 
 export class Fanout {
   readonly listeners = new Set<Listener>();
+  /** The latest catalogue (every rebuild, config reloads included, passes through catalogChanged). */
+  private catalog: Catalog | undefined;
 
   constructor(
     private readonly sessions: SessionStore,
@@ -36,6 +38,7 @@ export class Fanout {
   }
 
   catalogChanged(next: Catalog, prev: Catalog, announced: Announced): void {
+    this.catalog = next;
     // Views differ per tenant: compare each (endpoint, tenant) pair that has someone listening.
     const audience = new Map<string, Set<string>>();
     const add = (endpoint: string, tenant: string): void => {
@@ -89,7 +92,12 @@ export class Fanout {
     }
   }
 
-  /** `usable(tenant)` says whether that tenant may see the upstream the update came from. */
+  /**
+   * `usable(tenant)` says whether that tenant may see the upstream the update came from. Legacy
+   * subscriptions were judged by policy at `resources/subscribe`; a listen stream's URIs were
+   * judged when it opened, and each delivery checks again that the endpoint's current view
+   * routes the URI and that the listener still admits it (fail closed: no catalogue, no update).
+   */
   resourceUpdated(msg: JsonRpcNotification, usable: (tenant: string) => boolean): void {
     const uri = msg.params?.uri;
     if (typeof uri !== 'string') return;
@@ -97,6 +105,19 @@ export class Fanout {
       if (!s.subscriptions.has(uri) || !usable(s.principal.tenant)) continue;
       s.streams.get(GET_STREAM)?.send(msg);
     }
-    for (const l of this.listeners) if (l.filter.resourceSubscriptions.has(uri) && usable(l.tenant)) l.send(msg);
+    let byName: Map<string, CompiledVirtualServer> | undefined;
+    for (const l of this.listeners) {
+      if (!l.filter.resourceSubscriptions.has(uri) || !usable(l.tenant)) continue;
+      byName ??= new Map(this.virtualServers().map((v) => [v.name, v]));
+      if (this.routes(byName, l, uri) && l.admits(uri)) l.send(msg);
+    }
+  }
+
+  /** Whether the listener's endpoint, as configured and catalogued now, still routes the URI. */
+  private routes(byName: ReadonlyMap<string, CompiledVirtualServer>, l: Listener, uri: string): boolean {
+    if (this.catalog === undefined) return false;
+    const vs = byName.get(l.view);
+    if (vs === undefined && l.view !== DEFAULT_VIEW) return false;
+    return viewOf(this.catalog, vs, l.tenant).resourceUpstream(uri) !== undefined;
   }
 }

@@ -9,6 +9,7 @@ import { scopesForTool, toolAllowed } from '../../auth/scope-tools.js';
 import { isObject } from '../../mcp/jsonrpc.js';
 import { policyEngine } from '../../policy/current.js';
 import type { Decision } from '../../policy/decision.js';
+import type { PolicyEngine } from '../../policy/engine.js';
 import type { Route } from '../route/route.js';
 import { traceIdOf } from '../../observability/call.js';
 
@@ -54,6 +55,27 @@ export function authorize(ctx: CallContext, route: Route): void {
   // Until approvals exist, require_approval refuses like a deny, with its own code.
   if (d.effect === 'require_approval') throw new GatewayError('ERR_APPROVAL_REQUIRED', d.reason ?? 'Approval required', { data });
   throw new GatewayError('ERR_POLICY_DENIED', d.reason ?? 'Denied by policy', { data });
+}
+
+/**
+ * A resource URI judged as `resources/subscribe` judges it, for the locally answered modern
+ * `subscriptions/listen` (its `resourceSubscriptions`): the view must route the URI (else
+ * ERR_RESOURCE_NOT_FOUND) and policy, when configured, must allow it (a deny is ERR_POLICY_DENIED,
+ * require_approval is ERR_APPROVAL_REQUIRED). `engine` is the one the caller judges with (for
+ * a listen: `policyEngine(ctx.snapshot, ctx.runtime.policy)`); undefined means no policy section.
+ */
+export function judgeResource(
+  engine: PolicyEngine | undefined,
+  view: CallContext['view'],
+  principal: CallContext['principal'],
+  uri: string,
+): { refused?: 'ERR_RESOURCE_NOT_FOUND' | 'ERR_POLICY_DENIED' | 'ERR_APPROVAL_REQUIRED'; decision?: Decision } {
+  const upstream = view.resourceUpstream(uri);
+  if (!upstream) return { refused: 'ERR_RESOURCE_NOT_FOUND' };
+  if (!engine) return {};
+  const decision = engine.decideResource(view.name, upstream, uri, principal, { uri });
+  if (decision.effect === 'allow') return { decision };
+  return { refused: decision.effect === 'require_approval' ? 'ERR_APPROVAL_REQUIRED' : 'ERR_POLICY_DENIED', decision };
 }
 
 function checkScopes(ctx: CallContext): void {
