@@ -84,8 +84,10 @@ function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined, tena
     });
   };
 
-  const tools = curate(catalog.tools, 'tools');
-  const prompts = curate(catalog.prompts, 'prompts');
+  // Names are the tenant's own: no upstream it cannot see took or displaced one (catalog.ts).
+  const named = catalog.named(tenant);
+  const tools = curate(named.tools, 'tools');
+  const prompts = curate(named.prompts, 'prompts');
   // One entry per URI: the first visible upstream in config order keeps a URI two of them publish.
   const resources: ResourceEntry[] = [];
   const seen = new Set<string>();

@@ -74,7 +74,7 @@ export interface NameEntry {
   original: string;
 }
 
-/** Two or more keys whose exposed names coincided; `resolvedTo[i]` is the name given to `keys[i]`. */
+/** Keys whose exposed names coincided (with each other, or one key with a reserved name); `resolvedTo[i]` is the name given to `keys[i]`. */
 export interface NameCollision {
   exposed: string;
   keys: string[];
@@ -82,15 +82,21 @@ export interface NameCollision {
 }
 
 /**
- * Exposed names for a whole catalogue. The result does not depend on the order of `entries`
+ * Exposed names for one group of entries. The result does not depend on the order of `entries`
  * (they are processed sorted by key); distinct keys always get distinct names. When several keys
  * map to the same name, the smallest key keeps it and the others get `-2`, `-3`, … (cut to stay
  * within 64 characters, skipping any name another entry already has), and the collision is
  * reported. Duplicate keys are a caller bug: the entry with the smallest (prefix, original) wins.
+ *
+ * `reserved`: names already given to an earlier group (the catalogue names shared upstreams
+ * before a tenant's private ones). No entry gets one: a key whose name is reserved gets a suffix
+ * like the losers above, and its collision lists only this group's keys (`keys[0]` does not keep
+ * the name then). Names of the earlier group never depend on this one.
  */
 export function assignNames(
   entries: readonly NameEntry[],
   separator: string,
+  reserved: ReadonlySet<string> = new Set(),
 ): { names: Map<string, string>; collisions: NameCollision[] } {
   const sorted = [...entries].sort((a, b) => cmp(a.key, b.key) || cmp(a.prefix, b.prefix) || cmp(a.original, b.original));
   const base = new Map<string, string>();
@@ -104,17 +110,18 @@ export function assignNames(
     else groups.set(name, [e.key]);
   }
   // Every base name is reserved up front, so a suffixed name never takes another entry's own name.
-  const used = new Set(groups.keys());
+  const used = new Set([...reserved, ...groups.keys()]);
   const names = new Map<string, string>();
   const collisions: NameCollision[] = [];
   for (const [key, name] of base) {
     const g = groups.get(name);
     if (!g || g[0] !== key) continue; // handled with its group's first (smallest) key
-    names.set(key, name);
-    if (g.length === 1) continue;
-    const resolvedTo = [name];
+    const taken = reserved.has(name);
+    if (!taken) names.set(key, name);
+    if (g.length === 1 && !taken) continue;
+    const resolvedTo = taken ? [] : [name];
     let n = 2;
-    for (let i = 1; i < g.length; i++) {
+    for (let i = taken ? 0 : 1; i < g.length; i++) {
       let candidate = withSuffix(name, `-${n++}`);
       while (used.has(candidate)) candidate = withSuffix(name, `-${n++}`);
       used.add(candidate);

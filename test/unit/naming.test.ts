@@ -153,3 +153,32 @@ test('property: flagSuspiciousName is empty exactly for spec-valid names', () =>
     { numRuns: 500 },
   );
 });
+
+test('assignNames never gives a reserved name: the keys that map to one all take suffixes', () => {
+  const entries = [
+    { key: 'p\u0000x', prefix: 'a', original: 'x' },
+    { key: 'q\u0000x', prefix: 'a', original: 'x' },
+    { key: 'r\u0000y', prefix: 'a', original: 'y' },
+  ];
+  const { names, collisions } = assignNames(entries, '__', new Set(['a__x', 'a__x-2']));
+  assert.equal(names.get('p\u0000x'), 'a__x-3');
+  assert.equal(names.get('q\u0000x'), 'a__x-4');
+  assert.equal(names.get('r\u0000y'), 'a__y');
+  assert.deepEqual(collisions, [{ exposed: 'a__x', keys: ['p\u0000x', 'q\u0000x'], resolvedTo: ['a__x-3', 'a__x-4'] }]);
+});
+
+test('property: with reserved names, assignNames stays valid and injective and avoids them all', () => {
+  fc.assert(
+    fc.property(entryList, entryList, separator, (earlier, later, sep) => {
+      const first = assignNames(earlier, sep);
+      const reserved = new Set(first.names.values());
+      const { names } = assignNames(later, sep, reserved);
+      assert.equal(names.size, later.length);
+      const values = [...names.values()];
+      for (const v of values) assert.match(v, EXPOSED_NAME_RE);
+      assert.equal(new Set(values).size, values.length, 'injective');
+      for (const v of values) assert.ok(!reserved.has(v), `${v} is reserved`);
+    }),
+    { numRuns: 300 },
+  );
+});
