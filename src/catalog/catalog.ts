@@ -21,6 +21,8 @@ export interface NamedEntry {
   exposed: string;
   /** The definition as clients see it (exposed name). */
   def: Def;
+  /** Set on a view's entry when a virtual server's rename applied to it: its name in the catalogue. */
+  catalogName?: string;
 }
 
 export interface ResourceEntry {

@@ -80,7 +80,8 @@ function buildView(catalog: Catalog, vs: CompiledVirtualServer | undefined, tena
       if (exposed === e.exposed && description === undefined) return e;
       const def: Def = { ...e.def, name: exposed };
       if (description !== undefined) def.description = description;
-      return { ...e, exposed, def };
+      // The catalogue name travels with the entry only when the rename applied (policy reads it).
+      return exposed === e.exposed ? { ...e, def } : { ...e, exposed, def, catalogName: e.exposed };
     });
   };
 

@@ -55,8 +55,6 @@ export class PolicyEngine {
   readonly #rules: readonly CompiledRule[];
   readonly #byKind: Record<TargetKind, readonly CompiledRule[]>;
   readonly #tags: ReadonlyMap<string, readonly string[]>;
-  /** Endpoint → (exposed name → catalogue name) for renamed tools and prompts. */
-  readonly #renamed: ReadonlyMap<string, ReadonlyMap<string, string>>;
   // Keyed by the catalogue's own entry objects: a new catalogue version drops them all.
   readonly #entries = new WeakMap<NamedEntry, Map<string, TargetInfo>>();
   readonly #principals = new WeakMap<Principal, Readonly<Record<string, unknown>>>();
@@ -70,7 +68,6 @@ export class PolicyEngine {
       resource: rules.filter((r) => r.appliesToResources),
     };
     this.#tags = new Map(snapshot.upstreams.map((u) => [u.name, u.tags]));
-    this.#renamed = new Map(snapshot.virtualServers.map((vs) => [vs.name, new Map([...vs.rename].map(([from, to]) => [to, from]))]));
     for (const r of rules) {
       if (r.effect === 'allow') this.#singleAllow.set(r, Object.freeze({ effect: 'allow', rule: r.id, ...(r.reason ? { reason: r.reason } : {}), guards: r.guards ? Object.freeze([r.guards]) : NO_GUARDS }));
     }
@@ -118,7 +115,8 @@ export class PolicyEngine {
         server,
         upstream: entry.upstream,
         name: entry.exposed,
-        catalogName: this.#renamed.get(server)?.get(entry.exposed) ?? entry.exposed,
+        // Only a rename that applied sets it (a skipped one leaves another tool under that name).
+        catalogName: entry.catalogName ?? entry.exposed,
         tags: this.#tags.get(entry.upstream) ?? [],
         annotations: ann !== null && typeof ann === 'object' && !Array.isArray(ann) ? (ann as Record<string, unknown>) : EMPTY_ARGS,
       });

@@ -5,6 +5,8 @@ import { PolicyEngine } from '../../../src/policy/engine.js';
 import { compilePolicy, compileWhen, mentionsArgs } from '../../../src/policy/compile.js';
 import { PolicyConfig, MAX_WHEN_LENGTH } from '../../../src/policy/config.js';
 import { entry, principal, snapshotOf, view } from './fixtures.js';
+import { Catalog, type UpstreamPart } from '../../../src/catalog/catalog.js';
+import { viewOf } from '../../../src/catalog/view.js';
 
 const UPSTREAMS = [
   { name: 'git', tags: ['prod', 'scm'] },
@@ -99,12 +101,27 @@ describe('policy engine: target matching', () => {
   });
 
   it('tool globs see both the catalogue name and a virtual server rename', () => {
-    const renamed = { ...status, exposed: 'st', def: { ...status.def, name: 'st' } };
+    // As view.ts curates it: a rename that applied carries the catalogue name.
+    const renamed = { ...status, exposed: 'st', def: { ...status.def, name: 'st' }, catalogName: 'git__status' };
     const team = view('team', [renamed]);
     const e = engine([{ id: 'by-catalog', effect: 'allow', tools: ['git__status'] }], { team: { git__status: 'st' } });
     assert.equal(e.decideEntry('tool', team, renamed, principal(), {}).effect, 'allow');
     const e2 = engine([{ id: 'by-exposed', effect: 'allow', tools: ['st'] }], { team: { git__status: 'st' } });
     assert.equal(e2.decideEntry('tool', team, renamed, principal(), {}).effect, 'allow');
+  });
+
+  it('a rename skipped because its target name is taken gives the tool holding that name no catalogue name of the renamed one', () => {
+    // git__push → pushit is configured, but upstream `other` (empty prefix) already exposes `pushit`.
+    const lists = (names: string[]) => ({ tools: names.map((n) => ({ name: n, inputSchema: { type: 'object' } })), prompts: [], resources: [], templates: [] });
+    const part = (name: string, prefix: string, tools: string[]): UpstreamPart => ({ name, prefix, tags: [], tenant: 'default', shareWith: new Set(), lists: lists(tools), capabilities: { tools: {} } });
+    const cat = Catalog.build(1, [part('git', 'git', ['push']), part('other', '', ['pushit'])], '__');
+    const s = snapshotOf([{ id: 'team-may-push', effect: 'allow', servers: ['team'], tools: ['git__push'] }], [{ name: 'git', tags: [] }, { name: 'other', tags: [] }], { team: { git__push: 'pushit' } });
+    const vs = s.virtualServers.find((v) => v.name === 'team');
+    assert.ok(vs);
+    const team = viewOf(cat, { ...vs, include: [{}] } as never, 'default');
+    const e = new PolicyEngine(s.policy.rules, s);
+    const verdicts = Object.fromEntries(team.tools.map((t) => [`${t.upstream}:${t.exposed}`, e.decideEntry('tool', team, t, principal(), {}).effect]));
+    assert.deepEqual(verdicts, { 'git:git__push': 'allow', 'other:pushit': 'deny' });
   });
 
   it('annotations only tighten: a deny on destructiveHint wins over an allow, and allow rules may not use them (E6)', () => {
