@@ -51,13 +51,17 @@ export function keyOf(rule: CompiledRule, ctx: CallContext, upstream: string, ta
   return key;
 }
 
-/** True when the call falls under the rule's filters. */
-export function matches(rule: CompiledRule, method: string, ctx: CallContext, upstream: string | undefined, target: string | undefined): boolean {
+/**
+ * True when the call falls under the rule's filters. `tools` globs see the exposed name and, for a
+ * tool a virtual server renamed, its catalogue name (`catalogName`), as policy does: a renamed
+ * endpoint is no way around a limit.
+ */
+export function matches(rule: CompiledRule, method: string, ctx: CallContext, upstream: string | undefined, target: string | undefined, catalogName?: string): boolean {
   if (!rule.methods.has(method)) return false;
   if (rule.tenants && !rule.tenants.has(ctx.principal.tenant)) return false;
   if (rule.servers && !rule.servers.has(ctx.view.name)) return false;
   if (rule.upstreams && (upstream === undefined || !rule.upstreams.has(upstream))) return false;
-  if (rule.tools && (target === undefined || !rule.tools(target))) return false;
+  if (rule.tools && (target === undefined || !(rule.tools(target) || (catalogName !== undefined && rule.tools(catalogName))))) return false;
   return true;
 }
 
@@ -87,16 +91,20 @@ export function createLimiter(log: Logger, initial?: CompiledRateLimits): Limite
     check(rl, ctx, r) {
       const method = ctx.request.method;
       const upstream = r.kind === 'upstream' ? r.upstream : undefined;
-      const target = r.kind === 'upstream' ? r.target?.exposed : undefined;
+      const entry = r.kind === 'upstream' ? r.target : undefined;
+      const target = entry?.exposed;
+      // Set only when a virtual server's rename applied: buckets keyed by tool use the catalogue
+      // name, so every endpoint that exposes the tool shares them.
+      const catalogName = entry?.catalogName;
       let rules: CompiledRule[] | undefined;
       let keys: string[] | undefined;
       for (const rule of rl.rules) {
-        if (!matches(rule, method, ctx, upstream, target)) continue;
+        if (!matches(rule, method, ctx, upstream, target, catalogName)) continue;
         (rules ??= []).push(rule);
-        (keys ??= []).push(keyOf(rule, ctx, upstream ?? '', target ?? ''));
+        (keys ??= []).push(keyOf(rule, ctx, upstream ?? '', catalogName ?? target ?? ''));
       }
       if (!rules || !keys) return;
-      const cost = method === 'tools/call' && target !== undefined ? rl.cost(target) : 1;
+      const cost = method === 'tools/call' && target !== undefined ? rl.cost(target, catalogName) : 1;
       if (cost === 0) return;
       if (rl.store === 'redis' && rl.redis) {
         const cfg = rl.redis;

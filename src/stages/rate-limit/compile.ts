@@ -49,7 +49,8 @@ export interface CompiledRateLimits {
   redis?: CompiledRedis;
   rules: readonly CompiledRule[];
   /** Weight of a tools/call of this (exposed) tool name: the first matching `costs` glob, else 1. */
-  cost(tool: string): number;
+  /** The weight of a `tools/call`: the first `costs` glob (file order) matching the exposed name or, for a renamed tool, its catalogue name. */
+  cost(tool: string, catalogName?: string): number;
 }
 
 type Issue = (path: readonly (string | number)[], message: string) => void;
@@ -120,13 +121,16 @@ function compileRule(r: RateLimitRuleT, i: number, issue: Issue): CompiledRule |
   };
 }
 
-function compileCosts(costs: Readonly<Record<string, number>>): (tool: string) => number {
+function compileCosts(costs: Readonly<Record<string, number>>): (tool: string, catalogName?: string) => number {
   const entries = Object.entries(costs).map(([glob, weight]) => ({ match: compileGlob([glob]), weight }));
   if (entries.length === 0) return () => 1;
-  return cached((name) => {
-    for (const e of entries) if (e.match(name)) return e.weight;
+  const weigh = (name: string, alt: string | undefined): number => {
+    for (const e of entries) if (e.match(name) || (alt !== undefined && e.match(alt))) return e.weight;
     return 1;
-  });
+  };
+  const plain = cached((name) => weigh(name, undefined));
+  const renamed = cached((pair) => weigh(pair.slice(0, pair.indexOf('\u0000')), pair.slice(pair.indexOf('\u0000') + 1)));
+  return (tool, catalogName) => (catalogName === undefined ? plain(tool) : renamed(`${tool}\u0000${catalogName}`));
 }
 
 /** Semantic checks report YAML paths through `issue`. */

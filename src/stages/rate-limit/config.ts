@@ -31,7 +31,7 @@ const RuleMatch = z
       .array(Name)
       .max(256)
       .optional()
-      .describe('Only calls naming a tool or prompt matching one of these globs (`*`, `?`), by the name clients see, e.g. "git__*" (default: any call).'),
+      .describe('Only calls naming a tool or prompt matching one of these globs (`*`, `?`), by the name clients see or, for a tool a virtual server renamed, its catalogue name, e.g. "git__*" (default: any call).'),
     methods: z
       .array(Name)
       .min(1)

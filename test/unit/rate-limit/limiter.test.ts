@@ -113,3 +113,24 @@ test('HTTP mapping: 429 for limits and quotas, 503 for overload; Retry-After rou
   assert.equal(retryAfter({ jsonrpc: '2.0', id: 1, error: { code: -31203, message: '' } }), undefined);
   assert.equal(retryAfter({ jsonrpc: '2.0', id: 1, result: {} }), undefined);
 });
+
+test('a tool renamed by a virtual server is limited, keyed and weighed by its catalogue name too', async () => {
+  const rl = rules(`  rules: [{ name: push, match: { tools: [git__push] }, by: [principal, tool], rate: 2/h }]
+  costs: { 'git__push': 3 }`);
+  // As view.ts curates a rename that applied: exposed `push`, catalogue name `git__push`.
+  const renamed: Route = { kind: 'upstream', upstream: 'git', method: 'tools/call', params: {}, target: { upstream: 'git', original: 'push', exposed: 'push', catalogName: 'git__push', def: {} } as never };
+  const [rule] = rl.rules;
+  assert.ok(matches(rule!, 'tools/call', ctx({ server: 'team' }), 'git', 'push', 'git__push'), 'the catalogue name matches');
+  assert.ok(!matches(rule!, 'tools/call', ctx({ server: 'team' }), 'git', 'push'), 'the exposed name alone does not');
+  assert.equal(rl.cost('push', 'git__push'), 3);
+  assert.equal(rl.cost('push'), 1);
+  const limiter = createLimiter(silentLogger, rl);
+  try {
+    // Cost 3 against a bucket of 2: the first call is let through into debt, the second is refused,
+    // whichever endpoint it comes through.
+    limiter.check(rl, ctx(), toolRoute('git', 'push'));
+    assert.throws(() => limiter.check(rl, ctx({ server: 'team' }), renamed), (e: unknown) => e instanceof GatewayError && e.code === 'ERR_RATE_LIMITED');
+  } finally {
+    await limiter.close();
+  }
+});
