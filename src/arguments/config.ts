@@ -20,7 +20,7 @@ export const ArgumentGuards = z
       .array(z.string().min(1).max(4096).refine(absolute, 'must be an absolute path'))
       .max(64)
       .optional()
-      .describe('Absolute directories: every string under `pathArgs` must be an absolute path that stays inside one of them after normalisation (relative paths are refused). Checked lexically: symlinks are not resolved.'),
+      .describe('Absolute directories: every string under `pathArgs` must be an absolute path that stays inside one of them after normalisation (relative paths are refused, and so are `..` segments that appear only once percent-decoded or NFKC-folded). Checked lexically: symlinks are not resolved.'),
     pathArgs: z
       .array(z.string().min(1).max(256))
       .max(64)

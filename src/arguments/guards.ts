@@ -73,11 +73,15 @@ export function normaliseRoot(root: string): string {
 
 /**
  * True when `value` is an absolute path that lies inside one of `roots` after lexical
- * normalisation (backslashes read as separators). Relative paths are always outside.
+ * normalisation (backslashes read as separators). Relative paths are always outside, and so is a
+ * path with a `..` segment that appears only once percent-encoding is decoded or Unicode
+ * compatibility forms are folded (`%2e%2e`, fullwidth dots): lexically it is a name inside the
+ * root, but an upstream that decodes it would climb out.
  */
 export function insideRoots(value: string, roots: readonly string[]): boolean {
   const slashed = value.includes('\\') ? value.replaceAll('\\', '/') : value;
   if (!slashed.startsWith('/')) return false;
+  if (!hasDotDotSegment(slashed) && hasDotDot(slashed)) return false;
   // Already normal unless it has `.` segments or doubled slashes: skip the allocation.
   const p = slashed.includes('/.') || slashed.includes('//') ? posix.normalize(slashed) : slashed;
   for (const root of roots) {

@@ -133,3 +133,14 @@ test('roots: default pathArgs match argument names case-insensitively', () => {
   assert.equal(findGuardViolation(named, { SRC1: '/etc' })?.guard, 'roots');
   assert.equal(findGuardViolation(named, { query: '/etc', cwd: '/etc' }), undefined);
 });
+
+test('roots: a `..` that appears only once decoded or folded is outside, whatever noDotDot says', () => {
+  const rootsOnly = guards({ roots: ['/srv/repos'], pathArgs: ['*path*'] });
+  for (const repo_path of ['/srv/repos/%2e%2e/etc', '/srv/repos/%252e%252e/etc', '/srv/repos/.%2e/etc', '/srv/repos/\uff0e\uff0e/etc', '/srv/repos/a/%2E%2E%2F%2E%2E/etc']) {
+    assert.equal(findGuardViolation(rootsOnly, { repo_path })?.guard, 'roots', repo_path);
+  }
+  // Lexical `..` keeps its documented meaning, and ordinary escapes are names like any other.
+  for (const repo_path of ['/srv/repos/a/../b', '/srv/repos/a%20b/c', '/srv/repos/100%25/x', '/srv/repos/%2e%2ehidden']) {
+    assert.equal(findGuardViolation(rootsOnly, { repo_path }), undefined, repo_path);
+  }
+});
