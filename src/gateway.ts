@@ -87,7 +87,7 @@ export function createGateway(holder: SnapshotHolder, log: Logger, store: Store)
     upstreams.releaseSession(s.id, s.subscriptions);
     log.debug({ session: s.id.slice(0, 6), reason }, 'session.closed');
   });
-  const fanout = new Fanout(sessions, () => holder.current.virtualServers);
+  const fanout = new Fanout(sessions, () => holder.current.virtualServers, () => catalog.current);
   catalog.onChange((next, prev, announced) => fanout.catalogChanged(next, prev, announced));
 
   const overload = new OverloadMonitor(log);

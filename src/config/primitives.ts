@@ -25,18 +25,8 @@ export const TIMER_TOO_LONG = `at most 24d (${MAX_TIMER_MS} ms, the longest time
  * a longer setTimeout after 1 ms instead, which turned `maxLifetime: 30d` into a respawn storm and
  * `shutdownGrace: 30d` into an immediate exit.
  */
-export const TimerDuration = z
-  .union([
-    z.number().int().nonnegative().max(MAX_TIMER_MS, TIMER_TOO_LONG),
-    z
-      .string()
-      .regex(DURATION_PATTERN, DURATION_SHAPE)
-      .refine((s) => !DURATION_PATTERN.test(s) || parseDuration(s) <= MAX_TIMER_MS, TIMER_TOO_LONG),
-  ])
-  .describe('A duration of at most 24d: milliseconds as a number, or a string such as "500ms", "30s", "5m", "1h", "7d".');
-
 /** A TimerDuration of at least `minMs` (`minText` says it in the config's words, e.g. "1s"). */
-export function timerDurationAtLeast(minMs: number, minText: string): z.ZodType<number | string> {
+export function timerDurationAtLeast(minMs: number, minText: string): z.ZodUnion<[z.ZodNumber, z.ZodString]> {
   const tooShort = `at least ${minText}`;
   return z.union([
     z.number().int().min(minMs, tooShort).max(MAX_TIMER_MS, TIMER_TOO_LONG),
@@ -47,6 +37,8 @@ export function timerDurationAtLeast(minMs: number, minText: string): z.ZodType<
       .refine((s) => !DURATION_PATTERN.test(s) || parseDuration(s) >= minMs, tooShort),
   ]);
 }
+
+export const TimerDuration = timerDurationAtLeast(0, '0ms').describe('A duration of at most 24d: milliseconds as a number, or a string such as "500ms", "30s", "5m", "1h", "7d".');
 
 const BYTE_SIZE_PATTERN = /^\d{1,9}(b|kb|mb|B|KB|MB)$/;
 const ZERO_BYTES = 'must be more than 0 bytes (a size like 512kb or 1mb)';

@@ -24,12 +24,12 @@ function signature(view: CatalogView, kind: Kind): string {
 
 export class Fanout {
   readonly listeners = new Set<Listener>();
-  /** The latest catalogue (every rebuild, config reloads included, passes through catalogChanged). */
-  private catalog: Catalog | undefined;
 
   constructor(
     private readonly sessions: SessionStore,
     private readonly virtualServers: () => readonly CompiledVirtualServer[],
+    /** The current catalogue (CatalogService.current). */
+    private readonly catalog: () => Catalog,
   ) {}
 
   addListener(l: Listener): () => void {
@@ -38,7 +38,6 @@ export class Fanout {
   }
 
   catalogChanged(next: Catalog, prev: Catalog, announced: Announced): void {
-    this.catalog = next;
     // Views differ per tenant: compare each (endpoint, tenant) pair that has someone listening.
     const audience = new Map<string, Set<string>>();
     const add = (endpoint: string, tenant: string): void => {
@@ -96,7 +95,7 @@ export class Fanout {
    * `usable(tenant)` says whether that tenant may see the upstream the update came from. Legacy
    * subscriptions were judged by policy at `resources/subscribe`; a listen stream's URIs were
    * judged when it opened, and each delivery checks again that the endpoint's current view
-   * routes the URI and that the listener still admits it (fail closed: no catalogue, no update).
+   * routes the URI and that the listener still admits it.
    */
   resourceUpdated(msg: JsonRpcNotification, usable: (tenant: string) => boolean): void {
     const uri = msg.params?.uri;
@@ -115,9 +114,8 @@ export class Fanout {
 
   /** Whether the listener's endpoint, as configured and catalogued now, still routes the URI. */
   private routes(byName: ReadonlyMap<string, CompiledVirtualServer>, l: Listener, uri: string): boolean {
-    if (this.catalog === undefined) return false;
     const vs = byName.get(l.view);
     if (vs === undefined && l.view !== DEFAULT_VIEW) return false;
-    return viewOf(this.catalog, vs, l.tenant).resourceUpstream(uri) !== undefined;
+    return viewOf(this.catalog(), vs, l.tenant).resourceUpstream(uri) !== undefined;
   }
 }

@@ -139,15 +139,16 @@ export interface RecordRange {
 }
 
 /**
- * Opens a segment for reading, and its size at open time. Anything but a regular file (a FIFO, a
- * directory, a device named like a segment) is refused before any read, naming it, as
- * readFileBounded does for `audit verify`: opened non-blocking, so a FIFO cannot hang the open.
+ * Opens a segment for reading, and its size at open time (export and the sink tail read through
+ * it). Anything but a regular file (a FIFO, a directory, a device named like a segment) is refused
+ * before any read, naming it, as readFileBounded does for `audit verify`: opened non-blocking, so
+ * a FIFO cannot hang the open. The caller closes `fh`.
  */
-async function openSegment(seg: SegmentFile): Promise<{ fh: FileHandle; size: number }> {
-  const fh = await open(seg.path, constants.O_RDONLY | constants.O_NONBLOCK);
+export async function openSegment(path: string): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`cannot read segment ${seg.path}: not a regular file (${fileKind(st)})`);
+    if (!st.isFile()) throw new Error(`cannot read segment ${path}: not a regular file (${fileKind(st)})`);
     return { fh, size: st.size };
   } catch (e) {
     await fh.close();
@@ -167,7 +168,7 @@ export async function* readRecords(logDir: string, range: RecordRange = {}): Asy
     const next = segments[i + 1];
     if (range.fromSeq !== undefined && next && next.firstSeq <= range.fromSeq) continue;
     if (range.toSeq !== undefined && seg.firstSeq > range.toSeq) return;
-    const { fh, size } = await openSegment(seg);
+    const { fh, size } = await openSegment(seg.path);
     // Only bytes up to the last '\n' seen at open time: a concurrent append is not read half-done.
     // The stream owns the handle from here (autoClose): destroying it closes the file.
     const input = fh.createReadStream({ encoding: 'utf8', start: 0, end: Math.max(0, size - 1) });

@@ -2,10 +2,8 @@
  * Reads a log forward from a sink cursor: the local log is the spool. Only complete
  * ('\n'-terminated) lines are read, so a record being appended is picked up on the next poll.
  */
-import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { fileKind } from '../../storage/bounded-read.js';
-import { listSegments, parseStored, type SegmentFile, type StoredRecord } from '../export/segments.js';
+import { stat } from 'node:fs/promises';
+import { listSegments, openSegment, parseStored, type SegmentFile, type StoredRecord } from '../export/segments.js';
 import type { SinkCursor } from './cursor.js';
 
 /** A batch of consecutive records of one log, as delivered to a sink. */
@@ -48,11 +46,8 @@ function locate(segments: readonly SegmentFile[], cursor: SinkCursor): { index: 
  * export does): opened non-blocking, so a FIFO cannot hold the runner (and a thread-pool thread).
  */
 async function readChunk(path: string, offset: number, want: number): Promise<{ buf: Buffer; size: number }> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const { fh, size } = await openSegment(path);
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`cannot read segment ${path}: not a regular file (${fileKind(st)})`);
-    const size = st.size;
     const len = Math.max(0, Math.min(want, size - offset));
     const buf = Buffer.alloc(len);
     let got = 0;

@@ -128,9 +128,9 @@ function compileCosts(costs: Readonly<Record<string, number>>): (tool: string, c
     for (const e of entries) if (e.match(name) || (alt !== undefined && e.match(alt))) return e.weight;
     return 1;
   };
+  // Renamed tools (a virtual server's rename) are rare: only plain names are memoised.
   const plain = cached((name) => weigh(name, undefined));
-  const renamed = cached((pair) => weigh(pair.slice(0, pair.indexOf('\u0000')), pair.slice(pair.indexOf('\u0000') + 1)));
-  return (tool, catalogName) => (catalogName === undefined ? plain(tool) : renamed(`${tool}\u0000${catalogName}`));
+  return (tool, catalogName) => (catalogName === undefined ? plain(tool) : weigh(tool, catalogName));
 }
 
 /** Semantic checks report YAML paths through `issue`. */

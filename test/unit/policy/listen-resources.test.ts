@@ -47,12 +47,15 @@ interface Open {
   close(): Promise<void>;
 }
 
+/** The catalogue the fan-out reads (CatalogService.current in the gateway). */
+let current: Catalog;
+
 /** Opens a listen for `uris` through the real handler, its listener registered with a real fan-out. */
 function openListen(uris: readonly string[], policy?: { version: number; engine: () => PolicyEngine }): Open {
   const snapshot = snapshotOf(RULES, [{ name: 'fs', tags: [] }]);
   const catalog = catalogWith([SECRET, PUBLIC]);
-  const fanout = new Fanout({ all: () => [] } as never, () => []);
-  fanout.catalogChanged(catalog, Catalog.empty(), new Map());
+  current = catalog;
+  const fanout = new Fanout({ all: () => [] } as never, () => [], () => current);
   const sent: JsonRpcNotification[] = [];
   const ac = new AbortController();
   const base = callContext(snapshot, viewOf(catalog, undefined, 'acme'), principal(), 'subscriptions/listen', { notifications: { resourceSubscriptions: uris } });
@@ -117,7 +120,7 @@ describe('subscriptions/listen resource subscriptions and policy', () => {
     try {
       l.fanout.resourceUpdated(updated(PUBLIC), () => true);
       assert.deepEqual(updates(l.sent), [PUBLIC]);
-      l.fanout.catalogChanged(catalogWith([SECRET], 2), catalogWith([SECRET, PUBLIC]), new Map());
+      current = catalogWith([SECRET], 2);
       l.fanout.resourceUpdated(updated(PUBLIC), () => true);
       assert.deepEqual(updates(l.sent), [PUBLIC], 'no update once the view no longer routes the URI');
     } finally {
